@@ -1,0 +1,36 @@
+"""polyfence: network policy across Kubernetes, Calico, Cilium, Istio and AWS security groups.
+
+The public API for scripts: ``load``, ``convert``, ``compare``, ``connectivity``, ``explain``.
+"""
+
+from polyfence.api import Bundle, ConversionResult, compare, connectivity, convert, explain, load
+from polyfence.errors import (
+    InputError,
+    LossyTranslationError,
+    PolyfenceError,
+    UnsupportedFormatError,
+)
+from polyfence.fidelity import Effect, FidelityReport, Loss
+from polyfence.semantics.compare import Comparison, Relation
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Bundle",
+    "Comparison",
+    "ConversionResult",
+    "Effect",
+    "FidelityReport",
+    "InputError",
+    "Loss",
+    "LossyTranslationError",
+    "PolyfenceError",
+    "Relation",
+    "UnsupportedFormatError",
+    "__version__",
+    "compare",
+    "connectivity",
+    "convert",
+    "explain",
+    "load",
+]

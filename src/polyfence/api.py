@@ -1,0 +1,237 @@
+"""Library entry points for migration scripts: load, convert (verified), compare, explain.
+
+    >>> import polyfence
+    >>> bundle = polyfence.load(["examples/basic"])          # doctest: +SKIP
+    >>> result = polyfence.convert(bundle, to="kubernetes")  # doctest: +SKIP
+    >>> result.report.exact                                   # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from polyfence.errors import Diagnostic, InputError, LossyTranslationError, UnsupportedFormatError
+from polyfence.fidelity import FidelityReport, Verification
+from polyfence.inventory import INVENTORY_KINDS, Endpoint, Inventory, inventory_from_documents
+from polyfence.io.files import load_documents, parse_text
+from polyfence.model.document import Document
+from polyfence.model.policy import PolicySet
+from polyfence.model.ports import protocol_number
+from polyfence.semantics.compare import Comparison, Relation, compare as _compare
+from polyfence.semantics.engine import Connectivity, connectivity as _connectivity
+from polyfence.semantics.profile import DEFAULT_PROFILE, EvaluationProfile
+from polyfence.semantics.synthesis import synthesise
+from polyfence.semantics.verdict import Connection, Verdict, verdict
+from polyfence.translation import RenderOptions
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """Loaded input: documents, their policies in the IR (by format), and the cluster objects."""
+
+    documents: tuple[Document, ...]
+    policies: PolicySet
+    formats: tuple[str, ...]
+    inventory: Inventory
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionResult:
+    documents: list[dict[str, Any]]
+    report: FidelityReport
+    policies: PolicySet
+
+
+def _translators() -> Any:
+    from polyfence import translators
+
+    return translators
+
+
+def load(
+    source: Iterable[str] | Sequence[Document] | str,
+    *,
+    from_format: str | None = None,
+    stdin: Any = None,
+) -> Bundle:
+    """Read files/directories (or documents) into the IR plus an inventory; raises InputError."""
+    reg = _translators()
+    if isinstance(source, str):
+        source = [source]
+    items = list(source)
+    docs = items if items and isinstance(items[0], Document) else load_documents(items, stdin)
+    forced = reg.canonical_name(from_format) if from_format else None
+    by_format: dict[str, list[Document]] = {}
+    unknown: list[Diagnostic] = []
+    for doc in docs:
+        if doc.kind in INVENTORY_KINDS:
+            continue
+        fmt = reg.detect(doc)
+        if fmt is None:
+            unknown.append(
+                Diagnostic(doc.source, f"unknown document kind {doc.api_version}/{doc.kind}: no translator reads it")
+            )
+            continue
+        if forced is not None and fmt != forced:
+            unknown.append(Diagnostic(doc.source, f"{doc.kind} is {fmt}, not {forced} as --from says"))
+            continue
+        by_format.setdefault(fmt, []).append(doc)
+    problems = list(unknown)
+    policies = PolicySet()
+    first = True
+    for fmt, fdocs in by_format.items():
+        try:
+            ps = reg.get(fmt).to_canonical(fdocs).value
+        except InputError as exc:
+            problems.extend(exc.diagnostics)
+            continue
+        policies = ps if first else policies.merge(ps)
+        first = False
+    try:
+        inventory = inventory_from_documents(docs)
+    except InputError as exc:
+        problems.extend(exc.diagnostics)
+        inventory = Inventory()
+    if problems:
+        raise InputError(problems)
+    return Bundle(tuple(docs), policies, tuple(by_format), inventory)
+
+
+def _inventory_for(bundle_inv: Inventory, extra: Inventory | None, sets: Sequence[PolicySet]) -> tuple[Inventory, str]:
+    inv = bundle_inv if extra is None else bundle_inv.merge(extra)
+    if inv.endpoints:
+        return inv, "given"
+    return synthesise(sets), "synthesised"
+
+
+def convert(
+    source: Bundle | PolicySet,
+    to: str,
+    *,
+    inventory: Inventory | None = None,
+    allow_widening: bool = False,
+    exact: bool = False,
+    verify: bool = True,
+    profile: EvaluationProfile = DEFAULT_PROFILE,
+) -> ConversionResult:
+    """Translate to ``to``, re-read the output, compare it with the source, enforce fail-closed.
+
+    Raises ``LossyTranslationError`` (with the report) when the result would allow more than
+    the source and ``allow_widening`` is false, or when ``exact`` is set and anything changed.
+    """
+    reg = _translators()
+    if isinstance(source, Bundle):
+        policies, base_inv = source.policies, source.inventory
+        source_format = "+".join(source.formats) or "canonical"
+    else:
+        policies, base_inv, source_format = source, Inventory(), "canonical"
+    target = reg.get(to)
+    inv_for_render = base_inv if inventory is None else base_inv.merge(inventory)
+    rendered = target.from_canonical(policies, RenderOptions(inventory=inv_for_render if inv_for_render.endpoints else None))
+    report = replace(rendered.report, source_format=source_format, target_format=target.name)
+    back = policies
+    if verify:
+        text_docs = [Document(d, rendered.report and _ref(i)) for i, d in enumerate(rendered.value)]
+        back = target.to_canonical(text_docs).value
+        inv, kind = _inventory_for(base_inv, inventory, [policies, back])
+        cmp = _compare(policies, back, inv, profile)
+        report = replace(
+            report,
+            verification=Verification(cmp.relation.value, kind, tuple(w.to_dict() for w in cmp.witnesses)),
+        )
+    if report.widens and not allow_widening:
+        raise LossyTranslationError(
+            f"refused: the {target.name} output would allow more than the source (use --allow-widening to accept)",
+            report,
+        )
+    if exact and not report.exact:
+        raise LossyTranslationError(f"refused: the {target.name} output is not exact (--exact)", report)
+    return ConversionResult(rendered.value, report, back)
+
+
+def _ref(index: int) -> Any:
+    from polyfence.model.provenance import SourceRef
+
+    return SourceRef("<output>", index)
+
+
+def compare(
+    a: Bundle | PolicySet,
+    b: Bundle | PolicySet,
+    *,
+    inventory: Inventory | None = None,
+    profile: EvaluationProfile = DEFAULT_PROFILE,
+) -> Comparison:
+    """How B relates to A (equivalent / wider / narrower / incomparable), with witnesses."""
+    pa = a.policies if isinstance(a, Bundle) else a
+    pb = b.policies if isinstance(b, Bundle) else b
+    base = Inventory()
+    for side in (a, b):
+        if isinstance(side, Bundle) and side.inventory.endpoints:
+            base = base.merge(side.inventory) if base.endpoints else side.inventory
+    inv, _ = _inventory_for(base, inventory, [pa, pb])
+    return _compare(pa, pb, inv, profile)
+
+
+def connectivity(
+    source: Bundle | PolicySet,
+    *,
+    inventory: Inventory | None = None,
+    profile: EvaluationProfile = DEFAULT_PROFILE,
+) -> Connectivity:
+    """Allowed connectivity of the policies on the inventory (given, else synthesised)."""
+    ps = source.policies if isinstance(source, Bundle) else source
+    base = source.inventory if isinstance(source, Bundle) else Inventory()
+    inv, _ = _inventory_for(base, inventory, [ps])
+    return _connectivity(ps, inv, profile)
+
+
+def _endpoint(inv: Inventory, ref: str) -> Endpoint | str:
+    if ref.replace(".", "").isdigit() or ":" in ref:
+        return ref
+    found = inv.find(ref)
+    if found is None:
+        raise InputError([Diagnostic(_ref(0).__class__("<arguments>"), f"no endpoint {ref!r} in the inventory")])
+    return found
+
+
+def explain(
+    source: Bundle | PolicySet,
+    src: str,
+    dst: str,
+    port: str,
+    *,
+    inventory: Inventory | None = None,
+    profile: EvaluationProfile = DEFAULT_PROFILE,
+) -> tuple[Connection, Verdict]:
+    """Why ``src`` may or may not open ``port`` (``443``, ``53/UDP``) on ``dst``."""
+    ps = source.policies if isinstance(source, Bundle) else source
+    inv = source.inventory if isinstance(source, Bundle) else Inventory()
+    if inventory is not None:
+        inv = inv.merge(inventory)
+    number, _, proto = port.partition("/")
+    try:
+        conn = Connection(
+            _endpoint(inv, src), _endpoint(inv, dst), protocol_number(proto or "TCP"), int(number) if number else None
+        )
+    except ValueError as exc:
+        raise InputError([Diagnostic(_ref(0).__class__("<arguments>"), str(exc))]) from None
+    return conn, verdict(ps, conn, inv, profile)
+
+
+__all__ = [
+    "Bundle",
+    "Comparison",
+    "ConversionResult",
+    "Relation",
+    "UnsupportedFormatError",
+    "compare",
+    "connectivity",
+    "convert",
+    "explain",
+    "load",
+    "parse_text",
+]

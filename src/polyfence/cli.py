@@ -1,0 +1,260 @@
+"""The ``polyfence`` command line: a thin layer over ``polyfence.api`` that maps errors to exit codes.
+
+Exit codes: 0 ok · 1 crash · 2 usage · 3 invalid input · 4 refused translation / not equivalent.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable, Sequence
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from polyfence import api
+from polyfence.errors import InputError, LossyTranslationError, PolyfenceError, UnsupportedFormatError
+from polyfence.fidelity import FidelityReport
+from polyfence.io.files import dump, load_documents, write_atomic
+
+EXIT_INPUT = 3
+EXIT_FINDINGS = 4
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _err(message: str) -> None:
+    click.echo(f"polyfence: {message}", err=True)
+
+
+def _handle(func: F) -> F:
+    """One place that turns library errors into messages and exit codes, never tracebacks."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except InputError as exc:
+            for diag in exc.diagnostics:
+                _err(f"error: {diag}")
+            sys.exit(EXIT_INPUT)
+        except UnsupportedFormatError as exc:
+            _err(f"error: {exc}")
+            sys.exit(2)
+        except LossyTranslationError as exc:
+            _print_report(exc.report, sys.stderr)
+            _err(str(exc))
+            sys.exit(EXIT_FINDINGS)
+        except PolyfenceError as exc:
+            _err(f"error: {exc}")
+            sys.exit(EXIT_INPUT)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _print_report(report: FidelityReport, stream: Any) -> None:
+    lines = [f"fidelity {report.source_format} -> {report.target_format}: "
+             + ("exact" if report.exact else ("WIDENS" if report.widens else "lossy"))]
+    for loss in report.losses:
+        lines.append(f"  - {loss}")
+    ver = report.verification
+    if ver is not None:
+        lines.append(f"  verification ({ver.inventory} inventory): {ver.relation}")
+        for w in ver.witnesses:
+            port = "" if w.get("port") is None else f"/{w['port']}"
+            lines.append(f"    witness: {w['src']} -> {w['dst']} {w['protocol']}{port} allowed only by {'output' if w['allowed_by'] == 'b' else 'source'}")
+    print("\n".join(lines), file=stream)
+
+
+def _inventory(paths: Sequence[str]) -> Any:
+    if not paths:
+        return None
+    from polyfence.inventory import inventory_from_documents
+
+    return inventory_from_documents(load_documents(paths))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="polyfence")
+def cli() -> None:
+    """Translate network policy between formats through one canonical model, and check it.
+
+    \b
+    Exit codes: 0 ok, 1 crash, 2 usage error, 3 invalid input,
+    4 translation refused (widening, or --exact) / policies not equivalent.
+    """
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--from", "from_format", metavar="FMT", help="Force the input format (default: detect by apiVersion/kind).")
+@click.option("--to", "to_format", metavar="FMT", required=True, help="Target format: kubernetes (k8s), canonical.")
+@click.option("--inventory", "inventory", multiple=True, metavar="PATH", help="Cluster objects to verify and expand on.")
+@click.option("--allow-widening", is_flag=True, help="Accept output that allows more than the source.")
+@click.option("--exact", is_flag=True, help="Refuse any loss at all.")
+@click.option("-o", "--output", metavar="FILE|DIR", help="Write here (a directory gets one file per document).")
+@click.option("--output-format", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.option("--report", "report_path", metavar="FILE.json", help="Write the fidelity report as JSON.")
+@click.option("--no-verify", is_flag=True, help="Skip re-reading and comparing the output with the engine.")
+@_handle
+def convert(
+    paths: tuple[str, ...],
+    from_format: str | None,
+    to_format: str,
+    inventory: tuple[str, ...],
+    allow_widening: bool,
+    exact: bool,
+    output: str | None,
+    output_format: str,
+    report_path: str | None,
+    no_verify: bool,
+) -> None:
+    """Translate policies in PATHS (files, directories, - for stdin) to another format."""
+    from polyfence import translators
+
+    translators.canonical_name(to_format)
+    bundle = api.load(paths, from_format=from_format)
+    inv = _inventory(inventory)
+    try:
+        result = api.convert(bundle, to_format, inventory=inv, allow_widening=allow_widening, exact=exact, verify=not no_verify)
+    except LossyTranslationError as exc:
+        if report_path:
+            write_atomic(report_path, json.dumps(exc.report.to_dict(), indent=2) + "\n")
+        raise
+    if report_path:
+        write_atomic(report_path, json.dumps(result.report.to_dict(), indent=2) + "\n")
+    if output and (Path(output).is_dir() or output.endswith("/")):
+        suffix = ".json" if output_format == "json" else ".yaml"
+        for i, doc in enumerate(result.documents):
+            meta = doc.get("metadata") or {}
+            stem = "-".join(str(x) for x in (meta.get("namespace"), meta.get("name") or f"doc{i}") if x)
+            write_atomic(Path(output) / f"{stem}{suffix}", dump([doc], output_format))
+    elif output:
+        write_atomic(output, dump(result.documents, output_format))
+    else:
+        click.echo(dump(result.documents, output_format), nl=False)
+    _print_report(result.report, sys.stderr)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--from", "from_format", metavar="FMT", help="Force the input format.")
+@_handle
+def validate(paths: tuple[str, ...], from_format: str | None) -> None:
+    """Check PATHS against the format schemas and lint them; exit 3 on errors."""
+    from polyfence.translators import kubernetes
+
+    bundle = api.load(paths, from_format=from_format)
+    warnings = [w for doc in bundle.documents if kubernetes.KubernetesTranslator().accepts(doc) for w in kubernetes.lint(doc)]
+    for w in warnings:
+        _err(f"warning: {w}")
+    click.echo(f"ok: {len(bundle.policies)} policies, {len(bundle.inventory.endpoints)} endpoints, {len(warnings)} warnings")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--src", required=True, metavar="NS/POD|IP")
+@click.option("--dst", required=True, metavar="NS/POD|IP")
+@click.option("--port", required=True, metavar="PORT[/PROTO]")
+@click.option("--inventory", "inventory", multiple=True, metavar="PATH")
+@_handle
+def explain(paths: tuple[str, ...], src: str, dst: str, port: str, inventory: tuple[str, ...]) -> None:
+    """Why is a connection allowed or denied."""
+    bundle = api.load(paths)
+    conn, result = api.explain(bundle, src, dst, port, inventory=_inventory(inventory))
+    click.echo(conn.describe())
+    click.echo(result.explain())
+
+
+@cli.command()
+@click.argument("a")
+@click.argument("b")
+@click.option("--inventory", "inventory", multiple=True, metavar="PATH")
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_handle
+def compare(a: str, b: str, inventory: tuple[str, ...], output_format: str) -> None:
+    """Compare the connectivity of policy sets A and B: exit 0 equivalent, 4 otherwise."""
+    result = api.compare(api.load([a]), api.load([b]), inventory=_inventory(inventory))
+    if output_format == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(f"{result.relation.value} ({result.pairs_compared} endpoint-class pairs compared)")
+        for w in result.witnesses:
+            click.echo(f"  witness: {w}")
+    if result.relation is not api.Relation.EQUIVALENT:
+        sys.exit(EXIT_FINDINGS)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--inventory", "inventory", multiple=True, metavar="PATH")
+@click.option("--output-format", type=click.Choice(["text", "json", "csv", "dot"]), default="text", show_default=True)
+@click.option("-o", "--output", metavar="FILE")
+@_handle
+def connectivity(paths: tuple[str, ...], inventory: tuple[str, ...], output_format: str, output: str | None) -> None:
+    """Every allowed connection between endpoints (and external address blocks)."""
+    conn = api.connectivity(api.load(paths), inventory=_inventory(inventory))
+    rows = [(s, d, c.by_protocol()) for s, d, c in conn.endpoint_pairs()]
+    buf = io.StringIO()
+    if output_format == "json":
+        json.dump({"connections": [{"src": s, "dst": d, "allowed": a} for s, d, a in rows]}, buf, indent=2)
+        buf.write("\n")
+    elif output_format == "csv":
+        writer = csv.writer(buf)
+        writer.writerow(["src", "dst", "protocol", "ports"])
+        for s, d, a in rows:
+            for proto, ports in a.items():
+                if ports:
+                    writer.writerow([s, d, proto, ports])
+    elif output_format == "dot":
+        buf.write("digraph connectivity {\n")
+        for s, d, a in rows:
+            label = "; ".join(f"{p} {v}" for p, v in a.items() if v)
+            buf.write(f'  "{s}" -> "{d}" [label="{label}"];\n')
+        buf.write("}\n")
+    else:
+        for s, d, a in rows:
+            shown = ", ".join(f"{p} {v}" for p, v in a.items() if v)
+            buf.write(f"{s} -> {d}: {shown}\n")
+    if output:
+        write_atomic(output, buf.getvalue())
+    else:
+        click.echo(buf.getvalue(), nl=False)
+
+
+@cli.command()
+def formats() -> None:
+    """The capability matrix: formats, directions, and how each feature maps."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from polyfence import translators
+
+    table = Table(title="polyfence formats")
+    table.add_column("format")
+    table.add_column("aliases")
+    table.add_column("read")
+    table.add_column("write")
+    table.add_column("notes")
+    for name in translators.names():
+        tr = translators.get(name)
+        notes = "; ".join(f"{k}: {v}" for k, v in tr.capabilities.items())
+        table.add_row(name, ", ".join(tr.aliases), "yes", "yes", notes)
+    for name in ("calico", "cilium", "istio", "aws"):
+        table.add_row(name, "", "planned", "planned", "not yet available")
+    Console().print(table)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="polyfence", standalone_mode=True)
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,289 @@
+"""The cluster the engine evaluates policies on: namespaces, endpoints, nodes, services, addresses.
+
+Read from the objects ``kubectl get … -o yaml`` prints. Workload controllers stand for their
+pods when the input lists no Pods at all (a manifest repository has Deployments, a snapshot has
+Pods). Selectors are never resolved here; the engine matches them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from polyfence.errors import Diagnostic, InputError
+from polyfence.model.document import Document
+from polyfence.model.ports import protocol_number
+from polyfence.semantics.intervals import IPSet, parse_cidr
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
+INVENTORY_KINDS = frozenset(
+    {"Namespace", "Pod", "Node", "Service", "ServiceAccount", "ExternalAddresses", *WORKLOAD_KINDS}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NamedPort:
+    name: str
+    protocol: int
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A pod (or a workload standing for its pods), a node, or a named external address."""
+
+    kind: str  # Pod, Deployment, …, Node, External
+    namespace: str | None
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    service_account: str | None = None
+    ips: tuple[str, ...] = ()
+    named_ports: tuple[NamedPort, ...] = ()
+    node: str | None = None
+    host_network: bool = False
+
+    @property
+    def is_pod(self) -> bool:
+        return self.kind not in ("Node", "External")
+
+    @property
+    def ref(self) -> str:
+        """``namespace/name[Kind]`` for workloads, ``name[Node]`` for nodes."""
+        if self.namespace:
+            return f"{self.namespace}/{self.name}[{self.kind}]"
+        return f"{self.name}[{self.kind}]"
+
+    def resolve_port(self, name: str, protocol: int) -> int | None:
+        for named in self.named_ports:
+            if named.name == name and named.protocol == protocol:
+                return named.port
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    namespace: str
+    name: str
+    selector: Mapping[str, str] | None = field(default=None, hash=False)
+    cluster_ips: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """An immutable cluster snapshot."""
+
+    namespaces: tuple[Namespace, ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()
+    services: tuple[Service, ...] = ()
+    service_account_labels: Mapping[tuple[str, str], Mapping[str, str]] = field(
+        default_factory=dict, hash=False
+    )
+    external: IPSet = field(default_factory=IPSet.empty)
+    external_names: tuple[tuple[str, str], ...] = ()  # (name, cidr) as declared
+    _ns_index: dict[str, Namespace] = field(
+        default_factory=dict, init=False, compare=False, repr=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        self._ns_index.update((ns.name, ns) for ns in self.namespaces)
+
+    def namespace(self, name: str) -> Namespace:
+        found = self._ns_index.get(name)
+        return found if found is not None else Namespace(name, {NAMESPACE_NAME_LABEL: name})
+
+    @property
+    def pods(self) -> tuple[Endpoint, ...]:
+        return tuple(e for e in self.endpoints if e.is_pod)
+
+    @property
+    def nodes(self) -> tuple[Endpoint, ...]:
+        return tuple(e for e in self.endpoints if e.kind == "Node")
+
+    def find(self, ref: str) -> Endpoint | None:
+        """An endpoint by ``ns/name``, ``ns/name[Kind]`` or node name."""
+        name, _, kind = ref.partition("[")
+        kind = kind.rstrip("]")
+        ns, _, short = name.rpartition("/")
+        for ep in self.endpoints:
+            if ep.name == short and (ep.namespace or "") == ns and (not kind or ep.kind == kind):
+                return ep
+        return None
+
+    def merge(self, other: Inventory) -> Inventory:
+        return build_inventory(
+            list(self.namespaces) + list(other.namespaces),
+            list(self.endpoints) + list(other.endpoints),
+            list(self.services) + list(other.services),
+            {**self.service_account_labels, **other.service_account_labels},
+            self.external | other.external,
+            self.external_names + other.external_names,
+        )
+
+
+# building ---------------------------------------------------------------------------------
+
+
+def build_inventory(
+    namespaces: Iterable[Namespace],
+    endpoints: Iterable[Endpoint],
+    services: Iterable[Service] = (),
+    sa_labels: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
+    external: IPSet | None = None,
+    external_names: tuple[tuple[str, str], ...] = (),
+) -> Inventory:
+    """An inventory in which every namespace an endpoint names exists and carries its name label."""
+    by_name: dict[str, Namespace] = {}
+    for ns in namespaces:
+        labels = dict(ns.labels)
+        labels.setdefault(NAMESPACE_NAME_LABEL, ns.name)
+        by_name[ns.name] = Namespace(ns.name, MappingProxyType(labels))
+    eps = tuple(endpoints)
+    for ep in eps:
+        if ep.namespace and ep.namespace not in by_name:
+            by_name[ep.namespace] = Namespace(
+                ep.namespace, MappingProxyType({NAMESPACE_NAME_LABEL: ep.namespace})
+            )
+    return Inventory(
+        tuple(by_name.values()),
+        eps,
+        tuple(services),
+        MappingProxyType(dict(sa_labels or {})),
+        external or IPSet.empty(),
+        external_names,
+    )
+
+
+def _labels(value: Any, where: Document, pointer: str, problems: list[Diagnostic]) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        problems.append(Diagnostic(where.source.child(*pointer.split("/")[1:]), "labels must be a map of strings"))
+        return {}
+    return dict(value)
+
+
+def _named_ports(pod_spec: Mapping[str, Any]) -> tuple[NamedPort, ...]:
+    out: list[NamedPort] = []
+    for container in list(pod_spec.get("containers") or []) + list(pod_spec.get("initContainers") or []):
+        if not isinstance(container, dict):
+            continue
+        for port in container.get("ports") or []:
+            if isinstance(port, dict) and port.get("name") and isinstance(port.get("containerPort"), int):
+                try:
+                    proto = protocol_number(port.get("protocol") or "TCP")
+                except ValueError:
+                    continue
+                out.append(NamedPort(str(port["name"]), proto, int(port["containerPort"])))
+    return tuple(out)
+
+
+def _pod_template(doc: Document) -> tuple[dict[str, Any], dict[str, Any]]:
+    spec = doc.data.get("spec") or {}
+    if doc.kind == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
+    template = spec.get("template") or {}
+    return (template.get("metadata") or {}), (template.get("spec") or {})
+
+
+def _valid_ip(text: Any) -> bool:
+    try:
+        parse_cidr(str(text))
+    except ValueError:
+        return False
+    return True
+
+
+def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
+    """Build an inventory from cluster objects; other kinds are ignored here."""
+    problems: list[Diagnostic] = []
+    namespaces: list[Namespace] = []
+    pods: list[Endpoint] = []
+    workloads: list[Endpoint] = []
+    nodes: list[Endpoint] = []
+    services: list[Service] = []
+    sa_labels: dict[tuple[str, str], Mapping[str, str]] = {}
+    external = IPSet.empty()
+    external_names: list[tuple[str, str]] = []
+    for doc in docs:
+        kind = doc.kind
+        if kind not in INVENTORY_KINDS or not isinstance(doc.data, dict):
+            continue
+        meta = doc.data.get("metadata") or {}
+        name = str(meta.get("name") or "")
+        ns = str(meta.get("namespace") or "default")
+        labels = _labels(meta.get("labels"), doc, "/metadata/labels", problems)
+        if kind == "Namespace":
+            namespaces.append(Namespace(name, labels))
+        elif kind == "Pod":
+            spec = doc.data.get("spec") or {}
+            status = doc.data.get("status") or {}
+            ips = [p.get("ip") for p in status.get("podIPs") or [] if isinstance(p, dict)]
+            if not ips and status.get("podIP"):
+                ips = [status["podIP"]]
+            pods.append(
+                Endpoint(
+                    "Pod",
+                    ns,
+                    name,
+                    labels,
+                    spec.get("serviceAccountName") or spec.get("serviceAccount") or "default",
+                    tuple(str(ip) for ip in ips if _valid_ip(ip)),
+                    _named_ports(spec),
+                    spec.get("nodeName"),
+                    bool(spec.get("hostNetwork")),
+                )
+            )
+        elif kind in WORKLOAD_KINDS:
+            tmeta, tspec = _pod_template(doc)
+            tlabels = _labels(tmeta.get("labels"), doc, "/spec/template/metadata/labels", problems)
+            workloads.append(
+                Endpoint(
+                    kind,
+                    ns,
+                    name,
+                    tlabels,
+                    tspec.get("serviceAccountName") or tspec.get("serviceAccount") or "default",
+                    (),
+                    _named_ports(tspec),
+                    None,
+                    bool(tspec.get("hostNetwork")),
+                )
+            )
+        elif kind == "Node":
+            addresses = (doc.data.get("status") or {}).get("addresses") or []
+            ips = tuple(
+                str(a["address"])
+                for a in addresses
+                if isinstance(a, dict) and a.get("type") in ("InternalIP", "ExternalIP") and _valid_ip(a.get("address"))
+            )
+            nodes.append(Endpoint("Node", None, name, labels, None, ips))
+        elif kind == "Service":
+            spec = doc.data.get("spec") or {}
+            ips = tuple(str(ip) for ip in spec.get("clusterIPs") or [spec.get("clusterIP")] if ip and _valid_ip(ip))
+            sel = spec.get("selector")
+            services.append(Service(ns, name, dict(sel) if isinstance(sel, dict) else None, ips))
+        elif kind == "ServiceAccount":
+            sa_labels[(ns, name)] = labels
+        elif kind == "ExternalAddresses":
+            cidrs = (doc.data.get("spec") or {}).get("cidrs") or []
+            for i, cidr in enumerate(cidrs):
+                try:
+                    external |= IPSet.from_cidr(str(cidr))
+                    external_names.append((name, str(cidr)))
+                except ValueError as exc:
+                    problems.append(Diagnostic(doc.source.child("spec", "cidrs", i), str(exc)))
+    if problems:
+        raise InputError(problems)
+    endpoints = pods if pods else workloads
+    return build_inventory(namespaces, [*endpoints, *nodes], services, sa_labels, external, tuple(external_names))

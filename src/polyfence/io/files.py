@@ -1,0 +1,135 @@
+"""Reading documents from files, directories and stdin; writing outputs atomically.
+
+Accepts multi-document YAML, JSON, and ``kind: List`` / ``*List`` wrappers (what
+``kubectl get -A -o yaml`` prints), which are flattened so that every item is addressed by its
+own JSON pointer (``/items/3``) under the list's document index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from polyfence.errors import Diagnostic, InputError
+from polyfence.model.document import Document
+from polyfence.model.provenance import SourceRef
+
+try:  # the C loader/dumper are several times faster on big snapshots
+    from yaml import CSafeDumper as _Dumper
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on the PyYAML build
+    from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _expand(paths: Iterable[str]) -> Iterator[tuple[str, Path | None]]:
+    for raw in paths:
+        if raw == "-":
+            yield "-", None
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.suffix.lower() in SUFFIXES:
+                    yield str(child), child
+        else:
+            yield raw, path
+
+
+def _flatten(data: Any, source: SourceRef) -> Iterator[Document]:
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if isinstance(kind, str) and kind.endswith("List") and isinstance(data.get("items"), list):
+        for i, item in enumerate(data["items"]):
+            yield from _flatten(item, source.child("items", i))
+    else:
+        yield Document(data, source)
+
+
+def parse_text(text: str, name: str) -> list[Document]:
+    """Documents of one file's text; raises InputError naming the file and line."""
+    docs: list[Document] = []
+    stripped = text.lstrip()
+    if name.endswith(".json") or (stripped.startswith(("{", "[")) and not name.endswith((".yaml", ".yml"))):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                [Diagnostic(SourceRef(name, 0), f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]
+            ) from None
+        items = data if isinstance(data, list) else [data]
+        raw_docs = list(enumerate(items))
+    else:
+        try:
+            raw_docs = list(enumerate(yaml.load_all(text, Loader=_Loader)))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise InputError([Diagnostic(SourceRef(name), f"not valid YAML: {problem}{where}")]) from None
+    problems: list[Diagnostic] = []
+    for index, data in raw_docs:
+        if data is None:
+            continue
+        source = SourceRef(name, index)
+        if not isinstance(data, dict):
+            problems.append(Diagnostic(source, f"expected a mapping (an object with apiVersion and kind), got {type(data).__name__}"))
+            continue
+        docs.extend(_flatten(data, source))
+    if problems:
+        raise InputError(problems)
+    return docs
+
+
+def load_documents(paths: Iterable[str], stdin: Any = None) -> list[Document]:
+    """Every document under ``paths``; all unreadable files are reported together."""
+    problems: list[Diagnostic] = []
+    docs: list[Document] = []
+    for name, path in _expand(paths):
+        try:
+            if path is None:
+                text = (stdin or sys.stdin).read()
+                name = "<stdin>"
+            else:
+                text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            problems.append(Diagnostic(SourceRef(name), f"cannot read: {reason}"))
+            continue
+        try:
+            docs.extend(parse_text(text, name))
+        except InputError as exc:
+            problems.extend(exc.diagnostics)
+    if problems:
+        raise InputError(problems)
+    return docs
+
+
+def dump(docs: list[Any], output_format: str) -> str:
+    """YAML (multi-document) or JSON text for documents."""
+    if output_format == "json":
+        body: Any = docs[0] if len(docs) == 1 else {"apiVersion": "v1", "kind": "List", "items": docs}
+        return json.dumps(body, indent=2, sort_keys=False) + "\n"
+    return yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, default_flow_style=False, explicit_start=len(docs) > 1)
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write through a temporary file in the same directory and rename it into place."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

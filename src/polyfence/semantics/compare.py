@@ -1,0 +1,115 @@
+"""Compare two policy sets on an inventory: equivalent, wider, narrower or incomparable.
+
+Both sets are evaluated on one joint class partition (fine enough for the selectors and
+CIDRs of both), so each class pair is compared once, with a concrete witness connection
+for every difference found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from polyfence.inventory import Inventory
+from polyfence.model.policy import PolicySet
+from polyfence.model.ports import protocol_name
+from polyfence.semantics.connset import ConnSet
+from polyfence.semantics.engine import Connectivity, EndpointClass, Universe
+from polyfence.semantics.profile import DEFAULT_PROFILE, EvaluationProfile
+
+
+class Relation(Enum):
+    EQUIVALENT = "equivalent"
+    WIDER = "wider"  # B allows something A does not, and nothing less
+    NARROWER = "narrower"
+    INCOMPARABLE = "incomparable"
+
+
+@dataclass(frozen=True, slots=True)
+class Witness:
+    """A concrete connection allowed by one side only."""
+
+    src: str
+    dst: str
+    protocol: str
+    port: int | None
+    allowed_by: str  # "a" or "b"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "src": self.src,
+            "dst": self.dst,
+            "protocol": self.protocol,
+            "port": self.port,
+            "allowed_by": self.allowed_by,
+        }
+
+    def __str__(self) -> str:
+        port = "" if self.port is None else f"/{self.port}"
+        return f"{self.src} -> {self.dst} {self.protocol}{port} allowed only by {self.allowed_by.upper()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    relation: Relation
+    witnesses: tuple[Witness, ...]
+    pairs_compared: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "relation": self.relation.value,
+            "pairs_compared": self.pairs_compared,
+            "witnesses": [w.to_dict() for w in self.witnesses],
+        }
+
+
+def _name(cls: EndpointClass) -> str:
+    if cls.external is not None:
+        return str(cls.representative)
+    return cls.members[0].ref
+
+
+def _witness(u: Universe, s: int, d: int, diff: ConnSet, side: str) -> Witness:
+    sample = diff.sample()
+    assert sample is not None
+    proto, port = sample
+    return Witness(_name(u.classes[s]), _name(u.classes[d]), protocol_name(proto), port, side)
+
+
+def compare(
+    a: PolicySet,
+    b: PolicySet,
+    inventory: Inventory,
+    profile: EvaluationProfile = DEFAULT_PROFILE,
+    *,
+    max_witnesses: int = 5,
+) -> Comparison:
+    """How B's allowed connectivity relates to A's on ``inventory``."""
+    universe = Universe(inventory, [a, b], profile)
+    ca, cb = Connectivity(universe, a), Connectivity(universe, b)
+    wider: list[Witness] = []
+    narrower: list[Witness] = []
+    pairs = 0
+    for s, d in ca.class_pairs():
+        pairs += 1
+        xa, xb = ca.allowed(s, d), cb.allowed(s, d)
+        if xa == xb:
+            continue
+        extra = xb - xa
+        if extra and len(wider) < max_witnesses:
+            wider.append(_witness(universe, s, d, extra, "b"))
+        missing = xa - xb
+        if missing and len(narrower) < max_witnesses:
+            narrower.append(_witness(universe, s, d, missing, "a"))
+        if len(wider) >= max_witnesses and len(narrower) >= max_witnesses:
+            break
+    if wider and narrower:
+        relation = Relation.INCOMPARABLE
+    elif wider:
+        relation = Relation.WIDER
+    elif narrower:
+        relation = Relation.NARROWER
+    else:
+        relation = Relation.EQUIVALENT
+    return Comparison(relation, tuple(wider + narrower), pairs)

@@ -1,0 +1,455 @@
+"""Allowed connectivity of a policy set on an inventory, computed over endpoint classes.
+
+Never all pod pairs × all ports. Endpoints that no policy can tell apart (same namespace,
+same values for every label key any selector reads, same service account, same named ports,
+same address blocks) form one *class*; address space outside the inventory is cut into
+*atoms* at every CIDR boundary the policies mention. For each class and direction the
+ordered rules are evaluated symbolically over blocks of peer classes (Python ints used as
+bitsets) and ``ConnSet``s, which gives tiers, order, deny, pass and the per-tier end-of-tier
+drop exactly as the single-connection verdict does (see ``verdict.py``), only for whole
+classes at once.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from polyfence.inventory import Endpoint, Inventory
+from polyfence.model.peers import ANY_PEER, Peer
+from polyfence.model.policy import Action, Direction, Governed, Policy, PolicySet, Tier
+from polyfence.model.selectors import Selector
+from polyfence.semantics.connset import EMPTY, FULL, ConnSet
+from polyfence.semantics.intervals import IPSet
+from polyfence.semantics.matching import Matcher, Remote, port_conns, uses_named_ports
+from polyfence.semantics.profile import DEFAULT_PROFILE, EvaluationProfile
+
+V6_OFFSET = 1 << 32  # atoms of both families on one number line: v4 first, then v6
+
+
+def _selector_keys(policy_sets: Sequence[PolicySet]) -> frozenset[str]:
+    keys: set[str] = set()
+
+    def add(sel: Selector | None) -> None:
+        if sel is not None:
+            keys.update(sel.keys())
+
+    for ps in policy_sets:
+        for pol in ps:
+            add(pol.subject.selector)
+            for rules in (pol.ingress, pol.egress):
+                if not isinstance(rules, Governed):
+                    continue
+                for rule in rules.rules:
+                    if rule.peers is ANY_PEER:
+                        continue
+                    for peer in rule.peers:  # type: ignore[union-attr]
+                        add(peer.pods)
+                        add(peer.not_pods)
+    return frozenset(keys)
+
+
+def _cidr_cuts(policy_sets: Sequence[PolicySet], extra: IPSet) -> list[int]:
+    """Sorted cut points (start of each atom) on the joint v4+v6 number line."""
+    cuts = {0, V6_OFFSET}
+
+    def add(ipset: IPSet) -> None:
+        for lo, hi in ipset.v4:
+            cuts.add(lo)
+            cuts.add(hi + 1)
+        for lo, hi in ipset.v6:
+            cuts.add(V6_OFFSET + lo)
+            cuts.add(V6_OFFSET + hi + 1)
+
+    add(extra)
+    for ps in policy_sets:
+        for pol in ps:
+            for rules in (pol.ingress, pol.egress):
+                if not isinstance(rules, Governed):
+                    continue
+                for rule in rules.rules:
+                    if rule.peers is ANY_PEER:
+                        continue
+                    for peer in rule.peers:  # type: ignore[union-attr]
+                        ipset = peer.ipset()
+                        if ipset is not None:
+                            add(ipset)
+    cuts.discard(V6_OFFSET + (1 << 128))
+    return sorted(cuts)
+
+
+def _line(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int:
+    return int(address) if address.version == 4 else V6_OFFSET + int(address)
+
+
+def _atom_ipset(lo: int, hi: int) -> IPSet:
+    if lo >= V6_OFFSET:
+        return IPSet.from_cidrs(
+            str(n)
+            for n in ipaddress.summarize_address_range(
+                ipaddress.IPv6Address(lo - V6_OFFSET), ipaddress.IPv6Address(hi - V6_OFFSET)
+            )
+        )
+    return IPSet.from_cidrs(
+        str(n)
+        for n in ipaddress.summarize_address_range(ipaddress.IPv4Address(lo), ipaddress.IPv4Address(hi))
+    )
+
+
+@dataclass(slots=True)
+class EndpointClass:
+    """Endpoints the policies cannot tell apart; ``external`` is the address block of an atom."""
+
+    index: int
+    representative: Remote
+    members: list[Endpoint]
+    external: IPSet | None = None
+
+    @property
+    def is_pod(self) -> bool:
+        ep = self.representative.endpoint
+        return ep is not None and ep.is_pod
+
+
+class Universe:
+    """The endpoint classes of an inventory, fine enough for every policy set given."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        policy_sets: Sequence[PolicySet],
+        profile: EvaluationProfile = DEFAULT_PROFILE,
+    ) -> None:
+        self.inventory = inventory
+        self.profile = profile
+        self.matcher = Matcher(inventory, profile)
+        keys = _selector_keys(policy_sets)
+        cuts = _cidr_cuts(policy_sets, inventory.external)
+        self.classes: list[EndpointClass] = []
+        groups: dict[tuple[object, ...], EndpointClass] = {}
+        for ep in inventory.endpoints:
+            remote = Remote(ep)
+            atoms = frozenset(bisect.bisect_right(cuts, _line(a)) - 1 for a in remote.addresses)
+            if ep.kind == "Node":
+                key: tuple[object, ...] = ("node", ep.name)
+            else:
+                labels = tuple(sorted((k, v) for k, v in ep.labels.items() if k in keys))
+                key = (
+                    ep.namespace,
+                    labels,
+                    ep.service_account,
+                    ep.named_ports,
+                    ep.host_network,
+                    atoms,
+                )
+            cls = groups.get(key)
+            if cls is None:
+                cls = EndpointClass(len(self.classes), remote, [])
+                groups[key] = cls
+                self.classes.append(cls)
+            cls.members.append(ep)
+        self.endpoint_count = len(self.classes)
+        external_space = inventory.external if inventory.external else IPSet.all()
+        ends = [*cuts[1:], V6_OFFSET + (1 << 128)]
+        for lo, end in zip(cuts, ends, strict=True):
+            block = _atom_ipset(lo, end - 1) & external_space
+            if not block:
+                continue
+            first = block.v4.min() if block.v4 else block.v6.min()
+            address = (
+                str(ipaddress.IPv4Address(first)) if block.v4 else str(ipaddress.IPv6Address(first))
+            )
+            self.classes.append(EndpointClass(len(self.classes), Remote(None, address), [], block))
+        self.size = len(self.classes)
+        self.all_bits = (1 << self.size) - 1
+        self.pod_bits = 0
+        self.by_namespace: dict[str, int] = defaultdict(int)
+        for cls in self.classes:
+            if cls.is_pod and self.matcher.acts_as_pod(cls.representative.endpoint):
+                self.pod_bits |= 1 << cls.index
+                ns = cls.representative.endpoint.namespace or ""  # type: ignore[union-attr]
+                self.by_namespace[ns] |= 1 << cls.index
+        self._peer_cache: dict[Peer, int] = {}
+
+    def peer_bits(self, peer: Peer) -> int:
+        """The classes a peer matches, as a bitset (cached per peer)."""
+        cached = self._peer_cache.get(peer)
+        if cached is not None:
+            return cached
+        if peer.namespace_names is not None:
+            candidates = 0
+            for ns in peer.namespace_names:
+                candidates |= self.by_namespace.get(ns, 0)
+        elif peer.wants_pod:
+            candidates = self.pod_bits
+        else:
+            candidates = self.all_bits
+        bits = 0
+        for idx in iter_bits(candidates):
+            if self.matcher.peer_matches(peer, self.classes[idx].representative):
+                bits |= 1 << idx
+        self._peer_cache[peer] = bits
+        return bits
+
+
+def iter_bits(bits: int) -> Iterator[int]:
+    """Indices of the set bits, ascending."""
+    text = bin(bits)[:1:-1]
+    idx = text.find("1")
+    while idx != -1:
+        yield idx
+        idx = text.find("1", idx + 1)
+
+
+@dataclass(slots=True)
+class _Block:
+    bits: int
+    undecided: ConnSet
+    allowed: ConnSet
+    passed: ConnSet
+
+
+def _order(policies: Sequence[Policy], tiers: dict[str, Tier]) -> list[tuple[Tier, list[Policy]]]:
+    grouped: dict[str, list[Policy]] = defaultdict(list)
+    for pol in policies:
+        grouped[pol.tier].append(pol)
+    ordered = sorted(grouped, key=lambda name: tiers[name].sort_key)
+    return [(tiers[name], sorted(grouped[name], key=lambda p: p.sort_key)) for name in ordered]
+
+
+class DirectionEvaluator:
+    """Symbolic first-match evaluation of one subject class's rules in one direction."""
+
+    def __init__(self, universe: Universe, policy_set: PolicySet) -> None:
+        self.universe = universe
+        self.tiers = {p.tier: policy_set.tier(p.tier) for p in policy_set}
+        self._rule_cache: dict[tuple[int, int], list[tuple[int, ConnSet]]] = {}
+
+    def _rule_parts(
+        self, rule_key: int, rule_peers: object, ports: object, direction: Direction, subject: EndpointClass
+    ) -> list[tuple[int, ConnSet]]:
+        """(peer bitset, conns) parts of a rule; egress named ports split the peers by resolution."""
+        u = self.universe
+        if rule_peers is ANY_PEER:
+            peer_bits = u.all_bits
+        else:
+            peer_bits = 0
+            for peer in rule_peers:  # type: ignore[attr-defined]
+                peer_bits |= u.peer_bits(peer)
+        if not peer_bits:
+            return []
+        if direction is Direction.INGRESS or not uses_named_ports(ports):  # type: ignore[arg-type]
+            dst = subject.representative.endpoint if direction is Direction.INGRESS else None
+            conns = port_conns(ports, dst)  # type: ignore[arg-type]
+            return [(peer_bits, conns)] if conns else []
+        by_conns: dict[ConnSet, int] = defaultdict(int)
+        for idx in iter_bits(peer_bits):
+            conns = port_conns(ports, u.classes[idx].representative.endpoint)  # type: ignore[arg-type]
+            if conns:
+                by_conns[conns] |= 1 << idx
+        return [(bits, conns) for conns, bits in by_conns.items()]
+
+    def evaluate(
+        self, subject: EndpointClass, policies: Sequence[Policy], direction: Direction
+    ) -> list[tuple[int, ConnSet]]:
+        """Blocks (peer bitset, allowed conns) covering every peer class."""
+        u = self.universe
+        blocks = [_Block(u.all_bits, FULL, EMPTY, EMPTY)]
+        for tier, tier_policies in _order(policies, self.tiers):
+            drops = False
+            for pol in tier_policies:
+                rules = pol.direction(direction)
+                assert isinstance(rules, Governed)
+                drops = drops or rules.isolates
+                for rule in rules.rules:
+                    if rule.action is Action.LOG:
+                        continue
+                    per_subject = direction is Direction.INGRESS and uses_named_ports(rule.ports)
+                    key = (id(rule), subject.index if per_subject else -1)
+                    parts = self._rule_cache.get(key)
+                    if parts is None:
+                        parts = self._rule_parts(id(rule), rule.peers, rule.ports, direction, subject)
+                        self._rule_cache[key] = parts
+                    for peer_bits, conns in parts:
+                        blocks = _apply(blocks, peer_bits, conns, rule.action)
+            for block in blocks:
+                carried = block.passed
+                if not (drops and tier.default_action is Action.DENY):
+                    carried = carried | block.undecided
+                block.undecided, block.passed = carried, EMPTY
+            blocks = _merge(blocks)
+        merged: dict[ConnSet, int] = defaultdict(int)
+        for block in blocks:
+            merged[block.allowed | block.undecided] |= block.bits
+        return [(bits, conns) for conns, bits in merged.items()]
+
+
+def _apply(blocks: list[_Block], peer_bits: int, conns: ConnSet, action: Action) -> list[_Block]:
+    out: list[_Block] = []
+    for block in blocks:
+        inside = block.bits & peer_bits
+        if not inside:
+            out.append(block)
+            continue
+        hit = block.undecided & conns
+        if not hit:
+            out.append(block)
+            continue
+        outside = block.bits & ~peer_bits
+        if outside:
+            out.append(_Block(outside, block.undecided, block.allowed, block.passed))
+        allowed, passed = block.allowed, block.passed
+        if action is Action.ALLOW:
+            allowed = allowed | hit
+        elif action is Action.PASS:
+            passed = passed | hit
+        out.append(_Block(inside, block.undecided - hit, allowed, passed))
+    return out
+
+
+def _merge(blocks: list[_Block]) -> list[_Block]:
+    merged: dict[tuple[ConnSet, ConnSet], _Block] = {}
+    for block in blocks:
+        key = (block.undecided, block.allowed)
+        found = merged.get(key)
+        if found is None:
+            merged[key] = _Block(block.bits, block.undecided, block.allowed, EMPTY)
+        else:
+            found.bits |= block.bits
+    return list(merged.values())
+
+
+class Connectivity:
+    """Allowed connections between every ordered pair of endpoint classes, per layer ANDed."""
+
+    def __init__(
+        self, universe: Universe, policy_set: PolicySet
+    ) -> None:
+        self.universe = universe
+        self.policy_set = policy_set
+        self._rows: list[dict[Direction, list[ConnSet | None] | None]] = []
+        self._and_cache: dict[tuple[ConnSet, ConnSet], ConnSet] = {}
+        layers = sorted(policy_set.layers(), key=lambda layer: layer.value)
+        self._layers: list[list[dict[Direction, list[ConnSet] | None]]] = [
+            self._layer_rows(policy_set.with_policies(p for p in policy_set if p.layer is layer))
+            for layer in layers
+        ]
+
+    def _layer_rows(self, policy_set: PolicySet) -> list[dict[Direction, list[ConnSet] | None]]:
+        u = self.universe
+        evaluator = DirectionEvaluator(u, policy_set)
+        governing: list[dict[Direction, list[Policy]]] = [
+            {Direction.INGRESS: [], Direction.EGRESS: []} for _ in range(u.size)
+        ]
+        for pol in policy_set:
+            dirs = [d for d in Direction if isinstance(pol.direction(d), Governed)]
+            if not dirs:
+                continue
+            sub = pol.subject
+            candidates = u.by_namespace.get(sub.namespace, 0) if sub.namespace is not None else u.pod_bits
+            for idx in iter_bits(candidates):
+                ep = u.classes[idx].representative.endpoint
+                if ep is not None and u.matcher.selects(sub, ep):
+                    for d in dirs:
+                        governing[idx][d].append(pol)
+        rows: list[dict[Direction, list[ConnSet] | None]] = []
+        for cls in u.classes:
+            row: dict[Direction, list[ConnSet] | None] = {}
+            for d in Direction:
+                pols = governing[cls.index][d]
+                if not pols:
+                    row[d] = None
+                    continue
+                blocks = evaluator.evaluate(cls, pols, d)
+                if len(blocks) == 1 and blocks[0][1] == FULL:
+                    row[d] = None
+                    continue
+                line: list[ConnSet] = [EMPTY] * u.size
+                for bits, conns in blocks:
+                    for idx in iter_bits(bits):
+                        line[idx] = conns
+                row[d] = line
+            rows.append(row)
+        return rows
+
+    def _and(self, a: ConnSet, b: ConnSet) -> ConnSet:
+        if a is FULL:
+            return b
+        if b is FULL:
+            return a
+        key = (a, b)
+        found = self._and_cache.get(key)
+        if found is None:
+            found = a & b
+            self._and_cache[key] = found
+        return found
+
+    def allowed(self, src: int, dst: int) -> ConnSet:
+        """What ``src`` class may open towards ``dst`` class: src egress AND dst ingress, every layer."""
+        result = FULL
+        for rows in self._layers:
+            egress = rows[src][Direction.EGRESS]
+            ingress = rows[dst][Direction.INGRESS]
+            if egress is not None:
+                result = self._and(result, egress[dst])
+            if ingress is not None:
+                result = self._and(result, ingress[src])
+            if not result:
+                return EMPTY
+        return result
+
+    def class_pairs(self) -> Iterator[tuple[int, int]]:
+        """Ordered class pairs with at least one pod end (external↔external is not cluster traffic)."""
+        u = self.universe
+        pods = [c.index for c in u.classes if c.is_pod]
+        others = [c.index for c in u.classes if not c.is_pod]
+        for s in pods:
+            for d in range(u.size):
+                yield s, d
+        for s in others:
+            for d in pods:
+                yield s, d
+
+    def matrix(self) -> dict[tuple[int, int], ConnSet]:
+        """Every class pair with something allowed."""
+        out: dict[tuple[int, int], ConnSet] = {}
+        for s, d in self.class_pairs():
+            conns = self.allowed(s, d)
+            if conns:
+                out[(s, d)] = conns
+        return out
+
+    def endpoint_pairs(self) -> Iterator[tuple[str, str, ConnSet]]:
+        """Expanded to endpoints: ``(src ref, dst ref, conns)`` for each pair with anything allowed.
+
+        External atoms appear as their CIDR blocks. A pod's connection to itself is not listed
+        (always allowed); a workload standing for several pods is listed with itself.
+        """
+        u = self.universe
+        for (s, d), conns in self.matrix().items():
+            src_names = _names(u.classes[s])
+            dst_names = _names(u.classes[d])
+            for sn, sep in src_names:
+                for dn, dep in dst_names:
+                    if sep is not None and sep is dep and sep.kind in ("Pod", "Node"):
+                        continue
+                    yield sn, dn, conns
+
+
+def _names(cls: EndpointClass) -> list[tuple[str, Endpoint | None]]:
+    if cls.external is not None:
+        return [(",".join(cls.external.to_cidrs()), None)]
+    return [(ep.ref, ep) for ep in cls.members]
+
+
+def connectivity(
+    policy_set: PolicySet,
+    inventory: Inventory,
+    profile: EvaluationProfile = DEFAULT_PROFILE,
+) -> Connectivity:
+    """The allowed connectivity of a policy set on an inventory."""
+    return Connectivity(Universe(inventory, [policy_set], profile), policy_set)
+

@@ -1,0 +1,142 @@
+"""A representative inventory synthesised from the selectors in play, for verifying without a cluster.
+
+For every namespace a policy lives in or names, every namespace-selector term and every
+pod-selector term, it creates namespaces and pods that satisfy the term, plus decoys that
+satisfy nothing (unlabelled pods, an unlabelled namespace), pods carrying every named port in
+play, and pods whose addresses fall into each CIDR the policies mention. It is a heuristic:
+a real inventory passed with ``--inventory`` is authoritative.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+from polyfence.inventory import Endpoint, Inventory, NamedPort, Namespace, build_inventory
+from polyfence.model.peers import ANY_PEER, Peer
+from polyfence.model.policy import Governed, PolicySet
+from polyfence.model.ports import ANY_PORTS
+from polyfence.model.selectors import (
+    Contains,
+    EndsWith,
+    Eq,
+    Has,
+    In,
+    Not,
+    Selector,
+    SelectorNotExpressible,
+    StartsWith,
+    to_dnf,
+)
+
+
+def _assignments(sel: Selector | None) -> list[dict[str, str]]:
+    """Label maps satisfying each DNF term of ``sel`` (plus the empty map)."""
+    out: list[dict[str, str]] = [{}]
+    if sel is None:
+        return out
+    try:
+        terms = to_dnf(sel)
+    except (SelectorNotExpressible, ValueError):
+        return out
+    for term in terms:
+        labels: dict[str, str] = {}
+        for lit in term:
+            if isinstance(lit, Eq):
+                labels[lit.key] = lit.value
+            elif isinstance(lit, In):
+                labels[lit.key] = sorted(lit.values)[0]
+            elif isinstance(lit, Has):
+                labels.setdefault(lit.key, "x")
+            elif isinstance(lit, Contains | StartsWith | EndsWith):
+                labels[lit.key] = lit.value  # type: ignore[union-attr]
+            elif isinstance(lit, Not):
+                continue
+        if sel.matches(labels):
+            out.append(labels)
+    return out
+
+
+def _peers(ps: PolicySet) -> Iterable[Peer]:
+    for pol in ps:
+        for rules in (pol.ingress, pol.egress):
+            if isinstance(rules, Governed):
+                for rule in rules.rules:
+                    if rule.peers is not ANY_PEER:
+                        yield from rule.peers  # type: ignore[misc]
+
+
+def synthesise(policy_sets: Iterable[PolicySet]) -> Inventory:
+    """A small inventory that exercises every selector term, named port and CIDR in play."""
+    sets = list(policy_sets)
+    ns_names: set[str] = {"polyfence-decoy"}
+    ns_labels: list[dict[str, str]] = []
+    pod_labels: list[dict[str, str]] = [{}]
+    named: set[str] = set()
+    cidrs: list[str] = []
+    for ps in sets:
+        for pol in ps:
+            if pol.subject.namespace:
+                ns_names.add(pol.subject.namespace)
+            ns_labels.extend(_assignments(pol.subject.namespace_selector))
+            pod_labels.extend(_assignments(pol.subject.selector))
+            for rules in (pol.ingress, pol.egress):
+                if isinstance(rules, Governed):
+                    for rule in rules.rules:
+                        if rule.ports is not ANY_PORTS:
+                            for spec in rule.ports:  # type: ignore[union-attr]
+                                named.update(spec.named | spec.not_named)
+        for peer in _peers(ps):
+            if peer.namespace_names:
+                ns_names.update(peer.namespace_names)
+            ns_labels.extend(_assignments(peer.namespace_selector))
+            pod_labels.extend(_assignments(peer.pods))
+            pod_labels.extend(_assignments(peer.not_pods))
+            if peer.ip is not None:
+                cidrs.extend(peer.ip.nets or ())
+                cidrs.extend(peer.ip.not_nets)
+    namespaces = [Namespace(name, {}) for name in sorted(ns_names)]
+    seen_ns: set[tuple[tuple[str, str], ...]] = set()
+    for i, labels in enumerate(ns_labels):
+        key = tuple(sorted(labels.items()))
+        if key in seen_ns or not labels:
+            continue
+        seen_ns.add(key)
+        namespaces.append(Namespace(f"polyfence-ns-{i}", labels))
+    unique_pods: list[dict[str, str]] = []
+    seen_pods: set[tuple[tuple[str, str], ...]] = set()
+    for labels in pod_labels:
+        key = tuple(sorted(labels.items()))
+        if key not in seen_pods:
+            seen_pods.add(key)
+            unique_pods.append(labels)
+    ports = tuple(
+        NamedPort(name, proto, 10000 + 3 * i + j)
+        for i, name in enumerate(sorted(named))
+        for j, proto in enumerate((6, 17, 132))
+    )
+    addresses = _addresses(cidrs)
+    endpoints: list[Endpoint] = []
+    counter = 0
+    for ns in namespaces:
+        for j, labels in enumerate(unique_pods):
+            counter += 1
+            ip = str(ipaddress.IPv4Address(0x0AF40000 + counter))  # 10.244.0.0/16
+            endpoints.append(Endpoint("Pod", ns.name, f"pod-{j}", labels, "default", (ip,), ports))
+            if named and j == 0:
+                endpoints.append(Endpoint("Pod", ns.name, "pod-noports", labels, "default", (ip,)))
+    for k, address in enumerate(addresses):
+        endpoints.append(Endpoint("Pod", namespaces[0].name, f"pod-at-{k}", {}, "default", (address,)))
+    return build_inventory(namespaces, endpoints)
+
+
+def _addresses(cidrs: list[str]) -> list[str]:
+    """One pod address inside each CIDR, so ipBlock-vs-pod behaviour is exercised."""
+    out: list[str] = []
+    for cidr in dict.fromkeys(cidrs):
+        try:
+            net = ipaddress.ip_network(cidr)
+        except ValueError:
+            continue
+        out.append(str(net.network_address + (1 if net.num_addresses > 1 else 0)))
+    return out[:64]

@@ -1,0 +1,166 @@
+"""The verdict on one connection, with the steps that decided it.
+
+Per layer, egress is decided at the source endpoint and ingress at the destination. Within a
+direction: tiers in order, policies by (order, name), first matching rule decides; ``pass``
+leaves the tier; unmatched traffic is dropped at the end of a tier that governs the endpoint
+in that direction with ``isolates`` (unless the tier's default action is pass); nothing
+decided anywhere means allowed. Layers AND together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from polyfence.inventory import Endpoint, Inventory
+from polyfence.model.policy import Action, Direction, Governed, Policy, PolicySet
+from polyfence.semantics.engine import _order
+from polyfence.semantics.matching import Matcher, Remote, port_conns
+from polyfence.semantics.profile import DEFAULT_PROFILE, EvaluationProfile
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One connection: remote sides are inventory endpoints or bare addresses."""
+
+    src: Endpoint | str
+    dst: Endpoint | str
+    protocol: int
+    port: int | None
+
+    def describe(self) -> str:
+        def name(side: Endpoint | str) -> str:
+            return side.ref if isinstance(side, Endpoint) else side
+
+        port = "" if self.port is None else f"/{self.port}"
+        from polyfence.model.ports import protocol_name
+
+        return f"{name(self.src)} -> {name(self.dst)} {protocol_name(self.protocol)}{port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One decision step: where, and what happened."""
+
+    layer: str
+    direction: str
+    tier: str | None
+    policy: str | None
+    rule: int | None
+    action: str
+    note: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.layer} {self.direction}"
+        if self.policy is not None:
+            where += f" tier {self.tier} policy {self.policy}"
+            if self.rule is not None:
+                where += f" rule {self.rule}"
+        return f"{where}: {self.action}" + (f" ({self.note})" if self.note else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    allowed: bool
+    steps: tuple[Step, ...] = field(default=())
+
+    def explain(self) -> str:
+        head = "ALLOWED" if self.allowed else "DENIED"
+        return "\n".join([head, *(f"  {s}" for s in self.steps)])
+
+
+def _side(side: Endpoint | str) -> Remote:
+    return Remote(side) if isinstance(side, Endpoint) else Remote(None, side)
+
+
+def _decide_direction(
+    matcher: Matcher,
+    policy_set: PolicySet,
+    policies: list[Policy],
+    direction: Direction,
+    subject: Endpoint,
+    remote: Remote,
+    conn: Connection,
+    layer: str,
+) -> tuple[bool, list[Step]]:
+    tiers = {p.tier: policy_set.tier(p.tier) for p in policy_set}
+    steps: list[Step] = []
+    dst = conn.dst if isinstance(conn.dst, Endpoint) else None
+    for tier, tier_policies in _order(policies, tiers):
+        drops = False
+        decided: Action | None = None
+        for pol in tier_policies:
+            rules = pol.direction(direction)
+            assert isinstance(rules, Governed)
+            drops = drops or rules.isolates
+            for i, rule in enumerate(rules.rules):
+                if not matcher.peers_match(rule.peers, remote):
+                    continue
+                if not port_conns(rule.ports, dst).contains(conn.protocol, conn.port):
+                    continue
+                step = Step(layer, direction.value, tier.name, str(pol.id), i, rule.action.value)
+                steps.append(step)
+                if rule.action is Action.LOG:
+                    continue
+                decided = rule.action
+                break
+            if decided is not None:
+                break
+        if decided is Action.ALLOW:
+            return True, steps
+        if decided is Action.DENY:
+            return False, steps
+        if decided is Action.PASS:
+            continue
+        if drops and tier.default_action is Action.DENY:
+            steps.append(
+                Step(layer, direction.value, tier.name, None, None, "deny", "no rule matched; tier isolates")
+            )
+            return False, steps
+    if not policies:
+        steps.append(Step(layer, direction.value, None, None, None, "allow", "not governed by any policy"))
+    else:
+        steps.append(Step(layer, direction.value, None, None, None, "allow", "no tier decided; default allow"))
+    return True, steps
+
+
+def verdict(
+    policy_set: PolicySet,
+    conn: Connection,
+    inventory: Inventory,
+    profile: EvaluationProfile = DEFAULT_PROFILE,
+) -> Verdict:
+    """Whether ``conn`` is allowed, and why."""
+    matcher = Matcher(inventory, profile)
+    src, dst = conn.src, conn.dst
+    if isinstance(src, Endpoint) and src is dst and profile.self_traffic:
+        return Verdict(True, (Step("network", "both", None, None, None, "allow", "a pod may reach itself"),))
+    if (
+        profile.node_to_local_pod
+        and isinstance(src, Endpoint)
+        and isinstance(dst, Endpoint)
+        and src.kind == "Node"
+        and dst.node == src.name
+    ):
+        return Verdict(True, (Step("network", "ingress", None, None, None, "allow", "a node may reach its own pods"),))
+    steps: list[Step] = []
+    allowed = True
+    for layer in sorted(policy_set.layers(), key=lambda x: x.value):
+        layer_set = policy_set.with_policies(p for p in policy_set if p.layer is layer)
+        for direction, subject, remote in (
+            (Direction.EGRESS, src, _side(dst)),
+            (Direction.INGRESS, dst, _side(src)),
+        ):
+            if not isinstance(subject, Endpoint):
+                continue
+            governing = [
+                p
+                for p in layer_set
+                if isinstance(p.direction(direction), Governed) and matcher.selects(p.subject, subject)
+            ]
+            ok, dsteps = _decide_direction(
+                matcher, layer_set, governing, direction, subject, remote, conn, layer.value
+            )
+            steps.extend(dsteps)
+            if not ok:
+                allowed = False
+    return Verdict(allowed, tuple(steps))

@@ -1,0 +1,525 @@
+"""Kubernetes NetworkPolicy (networking.k8s.io/v1) ⇄ canonical model.
+
+Capability table (feature → how it maps):
+
+| feature | read (k8s → IR) | write (IR → k8s) |
+|---|---|---|
+| podSelector / namespaceSelector / both in one peer | exact | exact; `||` split into several peers or policies (DNF) |
+| matchExpressions In/NotIn/Exists/DoesNotExist | exact | exact (`!=`, `not in`, `!has` via NotIn/DoesNotExist) |
+| policyTypes defaulting, empty vs absent from/to/ports | exact (made explicit) | explicit policyTypes always written |
+| ipBlock with except | exact | exact (one ipBlock per CIDR, excepts inside it) |
+| protocol default TCP, SCTP, numeric and named ports, endPort | exact | exact |
+| namespaces by name | n/a | `kubernetes.io/metadata.name` |
+| deny / pass / log actions, order, tiers | n/a | lossy: dropped, reported (widened / narrowed / none) |
+| allow without isolating | n/a | lossy: narrowed (a k8s policy always isolates) |
+| ICMP, other protocols, notPorts | n/a | lossy: dropped from allow rules, narrowed |
+| L7 HTTP/DNS | n/a | lossy: widened to L4 |
+| entities, FQDN, service accounts, principals, security groups, notSelector | n/a | lossy: peer dropped, narrowed |
+| selector string operators (contains / starts with / ends with) | n/a | lossy: policy or peer dropped, reported |
+| cluster-scoped subjects | n/a | expanded per namespace with an inventory (inventory-dependent), else dropped |
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from typing import Any, ClassVar
+
+import jsonschema
+
+from polyfence.errors import Diagnostic, InputError
+from polyfence.fidelity import Effect, Feature, FidelityReport, Loss, Treatment
+from polyfence.inventory import NAMESPACE_NAME_LABEL
+from polyfence.model.document import Document
+from polyfence.model.peers import ANY_PEER, IpMatch, Peer
+from polyfence.model.policy import (
+    DEFAULT_TIER,
+    KUBERNETES_POLICY_ORDER,
+    NOT_GOVERNED,
+    Action,
+    Direction,
+    Governed,
+    Layer,
+    Policy,
+    PolicyId,
+    PolicySet,
+    Rule,
+    Subject,
+)
+from polyfence.model.ports import ANY_PORTS, PortSpec, Protocol, protocol_number
+from polyfence.model.provenance import SourceRef
+from polyfence.model.selectors import (
+    LabelSelectorError,
+    Selector,
+    SelectorNotExpressible,
+    and_,
+    from_label_selector,
+    to_label_selectors,
+)
+from polyfence.semantics.intervals import IntervalSet, IPSet, parse_cidr
+from polyfence.translation import RenderOptions, Translation
+
+API_VERSION = "networking.k8s.io/v1"
+KIND = "NetworkPolicy"
+FORMAT = "kubernetes"
+K8S_PROTOCOLS = {"TCP": Protocol.TCP, "UDP": Protocol.UDP, "SCTP": Protocol.SCTP}
+_K8S_PROTO_NUMBERS = {int(v): k for k, v in K8S_PROTOCOLS.items()}
+_PORT_UNIVERSE = IntervalSet.span(1, 65535)
+
+
+@functools.cache
+def _validator() -> jsonschema.protocols.Validator:
+    text = (resources.files("polyfence.schemas") / "input" / "kubernetes-networkpolicy.json").read_text()
+    schema = json.loads(text)
+    root = {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": "#/$defs/io.k8s.api.networking.v1.NetworkPolicy"}
+    return jsonschema.Draft202012Validator(root)
+
+
+# reading ----------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Reads one NetworkPolicy document, collecting every problem with its JSON pointer."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.problems: list[Diagnostic] = []
+
+    def error(self, ref: SourceRef, message: str) -> None:
+        self.problems.append(Diagnostic(ref, message))
+
+    def selector(self, value: Any, ref: SourceRef) -> Selector | None:
+        try:
+            return from_label_selector(value)
+        except LabelSelectorError as exc:
+            self.error(SourceRef(ref.file, ref.document, ref.pointer + exc.pointer, ref.format), str(exc))
+            return None
+
+    def peer(self, value: dict[str, Any], ref: SourceRef, namespace: str) -> Peer | None:
+        ip_block = value.get("ipBlock")
+        pod_sel = value.get("podSelector")
+        ns_sel = value.get("namespaceSelector")
+        if ip_block is not None:
+            if pod_sel is not None or ns_sel is not None:
+                self.error(ref, "ipBlock cannot be combined with podSelector or namespaceSelector")
+                return None
+            return self.ip_block(ip_block, ref.child("ipBlock"))
+        if pod_sel is None and ns_sel is None:
+            self.error(ref, "a peer must set podSelector, namespaceSelector or ipBlock")
+            return None
+        pods = self.selector(pod_sel, ref.child("podSelector")) if pod_sel is not None else None
+        if ns_sel is None:
+            # podSelector alone selects pods of the policy's own namespace.
+            return Peer(pods=pods, namespace_names=frozenset({namespace}))
+        nss = self.selector(ns_sel, ref.child("namespaceSelector"))
+        return Peer(pods=pods, namespace_selector=nss)
+
+    def ip_block(self, value: dict[str, Any], ref: SourceRef) -> Peer | None:
+        cidr = value.get("cidr")
+        try:
+            whole = IPSet.from_cidr(str(cidr))
+        except ValueError as exc:
+            self.error(ref.child("cidr"), str(exc))
+            return None
+        excepts: list[str] = []
+        for i, item in enumerate(value.get("except") or []):
+            try:
+                part = IPSet.from_cidr(str(item))
+            except ValueError as exc:
+                self.error(ref.child("except", i), str(exc))
+                continue
+            if not part <= whole or part == whole:
+                self.error(ref.child("except", i), f"except {item} must be strictly inside cidr {cidr}")
+                continue
+            excepts.append(str(item))
+        return Peer(ip=IpMatch((str(cidr),), tuple(excepts)))
+
+    def port(self, value: dict[str, Any], ref: SourceRef) -> PortSpec | None:
+        proto_name = value.get("protocol") or "TCP"
+        if proto_name not in K8S_PROTOCOLS:
+            self.error(ref.child("protocol"), f"protocol must be TCP, UDP or SCTP, not {proto_name!r}")
+            return None
+        proto = K8S_PROTOCOLS[proto_name]
+        port = value.get("port")
+        end = value.get("endPort")
+        if port is None:
+            if end is not None:
+                self.error(ref.child("endPort"), "endPort requires port")
+                return None
+            return PortSpec.single(proto)
+        if isinstance(port, str) and not port.isdigit():
+            if end is not None:
+                self.error(ref.child("endPort"), "endPort cannot be used with a named port")
+                return None
+            return PortSpec.single(proto, IntervalSet.empty(), frozenset({port}))
+        number = int(port)
+        if not 1 <= number <= 65535:
+            self.error(ref.child("port"), f"port {number} is outside 1-65535")
+            return None
+        if end is None:
+            return PortSpec.single(proto, IntervalSet.point(number))
+        if not isinstance(end, int) or not number <= end <= 65535:
+            self.error(ref.child("endPort"), f"endPort {end} must be >= port {number} and <= 65535")
+            return None
+        return PortSpec.single(proto, IntervalSet.span(number, end))
+
+    def rules(self, items: list[dict[str, Any]] | None, ref: SourceRef, peer_key: str, ns: str) -> tuple[Rule, ...]:
+        out: list[Rule] = []
+        for i, item in enumerate(items or []):
+            rref = ref.child(i)
+            item = item or {}
+            peers_raw = item.get(peer_key)
+            if not peers_raw:
+                peers: Any = ANY_PEER  # from/to empty or absent: every source/destination
+            else:
+                parsed = [self.peer(p or {}, rref.child(peer_key, j), ns) for j, p in enumerate(peers_raw)]
+                peers = tuple(p for p in parsed if p is not None)
+            ports_raw = item.get("ports")
+            if not ports_raw:
+                ports: Any = ANY_PORTS
+            else:
+                specs = [self.port(p or {}, rref.child("ports", j)) for j, p in enumerate(ports_raw)]
+                ports = tuple(s for s in specs if s is not None)
+            out.append(Rule(Action.ALLOW, peers, ports, None, rref))
+        return tuple(out)
+
+    def read(self) -> Policy | None:
+        data = self.doc.data
+        ref = self.doc.source
+        errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+        for err in errors:
+            self.error(ref.child(*err.absolute_path), err.message)
+        if errors:
+            return None
+        meta = data.get("metadata") or {}
+        name = meta.get("name")
+        if not name:
+            self.error(ref.child("metadata", "name"), "a NetworkPolicy needs metadata.name")
+        ns = meta.get("namespace") or "default"
+        spec = data.get("spec")
+        if spec is None:
+            self.error(ref.child("spec"), "a NetworkPolicy needs spec")
+            return None
+        sref = ref.child("spec")
+        subject_sel = self.selector(spec.get("podSelector") or {}, sref.child("podSelector"))
+        types = spec.get("policyTypes")
+        if not types:
+            # API defaulting: Ingress always; Egress only when egress rules are present.
+            types = ["Ingress"] + (["Egress"] if spec.get("egress") else [])
+        ingress: Any = NOT_GOVERNED
+        egress: Any = NOT_GOVERNED
+        if "Ingress" in types:
+            ingress = Governed(self.rules(spec.get("ingress"), sref.child("ingress"), "from", ns), True)
+        if "Egress" in types:
+            egress = Governed(self.rules(spec.get("egress"), sref.child("egress"), "to", ns), True)
+        if self.problems or subject_sel is None:
+            return None
+        return Policy(
+            PolicyId(FORMAT, ns, str(name)),
+            Subject(ns, subject_sel),
+            ingress,
+            egress,
+            DEFAULT_TIER,
+            KUBERNETES_POLICY_ORDER,
+            Layer.NETWORK,
+            tuple(sorted((meta.get("labels") or {}).items())),
+            ref,
+        )
+
+
+def lint(doc: Document) -> list[Diagnostic]:
+    """Semantic warnings on a valid policy: things that are legal but rarely meant."""
+    spec = doc.data.get("spec") or {}
+    out: list[Diagnostic] = []
+    types = spec.get("policyTypes")
+    if types:
+        for key, kind in (("ingress", "Ingress"), ("egress", "Egress")):
+            if spec.get(key) and kind not in types:
+                out.append(
+                    Diagnostic(doc.source.child("spec", key), f"{key} rules are ignored: {kind!r} is not in policyTypes")
+                )
+    elif spec.get("egress") is not None and not spec.get("ingress"):
+        out.append(
+            Diagnostic(
+                doc.source.child("spec", "policyTypes"),
+                "no policyTypes: this egress policy also isolates ingress (Ingress is implied)",
+            )
+        )
+    for i, rule in enumerate(spec.get("egress") or []):
+        for j, port in enumerate((rule or {}).get("ports") or []):
+            if port and str(port.get("port")) == "53" and not port.get("protocol"):
+                out.append(
+                    Diagnostic(
+                        doc.source.child("spec", "egress", i, "ports", j),
+                        "port 53 without protocol means TCP only; DNS also needs UDP",
+                    )
+                )
+    return out
+
+
+# writing ----------------------------------------------------------------------------------
+
+
+def _ns_name_selector(names: frozenset[str]) -> Selector:
+    from polyfence.model.selectors import Eq, In
+
+    if len(names) == 1:
+        return Eq(NAMESPACE_NAME_LABEL, next(iter(names)))
+    return In(NAMESPACE_NAME_LABEL, frozenset(names))
+
+
+class _Writer:
+    def __init__(self, options: RenderOptions) -> None:
+        self.options = options
+        self.losses: list[Loss] = []
+
+    def loss(self, effect: Effect, treatment: Treatment, feature: Feature, ref: SourceRef | None, msg: str) -> None:
+        self.losses.append(Loss(effect, treatment, feature, ref, msg))
+
+    def ip_peers(self, ip: IpMatch, ref: SourceRef | None) -> list[dict[str, Any]]:
+        nets = ip.nets if ip.nets is not None else ("0.0.0.0/0", "::/0")
+        not_sets = [(n, IPSet.from_cidr(n)) for n in ip.not_nets]
+        out = []
+        for net in nets:
+            whole = IPSet.from_cidr(net)
+            excepts = []
+            covered = False
+            for text, part in not_sets:
+                if whole <= part:
+                    covered = True
+                elif part <= whole:
+                    excepts.append(text)
+            if covered:
+                continue
+            block: dict[str, Any] = {"cidr": net}
+            if excepts:
+                block["except"] = sorted(set(excepts), key=lambda c: parse_cidr(c))
+            out.append({"ipBlock": block})
+        return out
+
+    def peer(self, peer: Peer, policy_ns: str, ref: SourceRef | None) -> list[dict[str, Any]] | None:
+        """k8s peers OR-ing to this IR peer; None when it cannot be expressed."""
+        unsupported = [
+            (peer.not_pods, Feature.NOT_SELECTOR),
+            (peer.service_account, Feature.SERVICE_ACCOUNT),
+            (peer.entity, Feature.ENTITY),
+            (peer.fqdn, Feature.FQDN),
+            (peer.security_group, Feature.SECURITY_GROUP),
+            (peer.principal, Feature.PRINCIPAL),
+        ]
+        for value, feature in unsupported:
+            if value is not None:
+                self.loss(Effect.NARROWED, Treatment.DROPPED, feature, ref, f"Kubernetes has no {feature.value} peer; the peer was dropped")
+                return None
+        if peer.ip is not None:
+            if peer.wants_pod:
+                self.loss(Effect.NARROWED, Treatment.DROPPED, Feature.IPBLOCK, ref, "a peer that is both a pod selector and a CIDR cannot be expressed; dropped")
+                return None
+            return self.ip_peers(peer.ip, ref)
+        ns_sel: Selector | None = peer.namespace_selector
+        same_ns_only = peer.namespace_names == frozenset({policy_ns}) and ns_sel is None
+        if peer.namespace_names is not None and not same_ns_only:
+            names_sel = _ns_name_selector(peer.namespace_names)
+            ns_sel = names_sel if ns_sel is None else and_(ns_sel, names_sel)
+        try:
+            pod_terms = to_label_selectors(peer.pods) if peer.pods is not None else (None,)
+            ns_terms = to_label_selectors(ns_sel) if ns_sel is not None else (None,)
+        except SelectorNotExpressible as exc:
+            self.loss(Effect.NARROWED, Treatment.DROPPED, Feature.SELECTOR_EXPRESSION, ref, f"{exc}; the peer was dropped")
+            return None
+        out = []
+        for pod in pod_terms:
+            for ns in ns_terms:
+                item: dict[str, Any] = {}
+                if same_ns_only:
+                    item["podSelector"] = pod if pod is not None else {}
+                else:
+                    item["namespaceSelector"] = ns if ns is not None else {}
+                    if pod is not None and pod != {}:
+                        item["podSelector"] = pod
+                out.append(item)
+        return out
+
+    def ports(self, rule: Rule, ref: SourceRef | None) -> list[dict[str, Any]] | None:
+        if rule.ports is ANY_PORTS:
+            return None
+        out: list[dict[str, Any]] = []
+        dropped = []
+        for spec in rule.ports:  # type: ignore[union-attr]
+            if spec.not_named:
+                self.loss(Effect.NARROWED, Treatment.DROPPED, Feature.NOT_PORTS, ref, "named notPorts cannot be expressed; the port spec was dropped")
+                continue
+            protos = [p for p in (6, 17, 132) if p in spec.protocols]
+            other = spec.protocols - IntervalSet.of((6, 6), (17, 17), (132, 132))
+            if other:
+                dropped.append(str(other))
+            for proto in protos:
+                name = _K8S_PROTO_NUMBERS[proto]
+                numeric = spec.ports & _PORT_UNIVERSE
+                if numeric == _PORT_UNIVERSE:
+                    out.append({"protocol": name})
+                else:
+                    for lo, hi in numeric:
+                        item: dict[str, Any] = {"protocol": name, "port": lo}
+                        if hi != lo:
+                            item["endPort"] = hi
+                        out.append(item)
+                for named in sorted(spec.named):
+                    out.append({"protocol": name, "port": named})
+        if dropped:
+            self.loss(Effect.NARROWED, Treatment.DROPPED, Feature.PROTOCOL, ref, f"protocols {', '.join(dropped)} have no Kubernetes form; dropped from the rule")
+        return out
+
+    def rule(self, rule: Rule, direction: Direction, policy_ns: str) -> dict[str, Any] | None:
+        ref = rule.source
+        if rule.l7 is not None:
+            self.loss(Effect.WIDENED, Treatment.APPROXIMATED, Feature.L7_HTTP, ref, "L7 constraints dropped: the rule allows the whole L4 connection")
+        out: dict[str, Any] = {}
+        key = "from" if direction is Direction.INGRESS else "to"
+        if rule.peers is not ANY_PEER and not any(_unconstrained(p) for p in rule.peers):  # type: ignore[union-attr]
+            peers: list[dict[str, Any]] = []
+            for peer in rule.peers:  # type: ignore[union-attr]
+                converted = self.peer(peer, policy_ns, ref)
+                if converted:
+                    peers.extend(converted)
+            if not peers:
+                return None  # every peer dropped: the rule matches nothing
+            out[key] = peers
+        ports = self.ports(rule, ref)
+        if ports is not None:
+            if not ports:
+                return None
+            out["ports"] = ports
+        return out
+
+    def direction(self, pol: Policy, direction: Direction, ns: str) -> list[dict[str, Any]]:
+        rules = pol.direction(direction)
+        assert isinstance(rules, Governed)
+        if not rules.isolates:
+            self.loss(Effect.NARROWED, Treatment.APPROXIMATED, Feature.ALLOW_WITHOUT_ISOLATION, pol.source, f"{direction.value} of {pol.id} allows without isolating; a NetworkPolicy always isolates")
+        out = []
+        for rule in rules.rules:
+            if rule.action is Action.LOG:
+                self.loss(Effect.NONE, Treatment.DROPPED, Feature.LOG_ACTION, rule.source, "log rule dropped")
+                continue
+            if rule.action is Action.DENY:
+                self.loss(Effect.WIDENED, Treatment.DROPPED, Feature.DENY_ACTION, rule.source, "Kubernetes has no deny; the rule was dropped")
+                continue
+            if rule.action is Action.PASS:
+                self.loss(Effect.NARROWED, Treatment.DROPPED, Feature.PASS_ACTION, rule.source, "Kubernetes has no pass; the passed traffic is now dropped by isolation")
+                continue
+            converted = self.rule(rule, direction, ns)
+            if converted is not None:
+                out.append(converted)
+        return out
+
+    def subject_namespaces(self, pol: Policy) -> list[str] | None:
+        if pol.subject.namespace is not None:
+            return [pol.subject.namespace]
+        inv = self.options.inventory
+        if inv is None:
+            self.loss(Effect.WIDENED, Treatment.DROPPED, Feature.CLUSTER_SCOPE, pol.source, f"cluster-wide policy {pol.id} needs an inventory to expand per namespace; dropped")
+            return None
+        sel = pol.subject.namespace_selector
+        names = [ns.name for ns in inv.namespaces if sel is None or sel.matches(ns.labels)]
+        self.loss(Effect.INVENTORY_DEPENDENT, Treatment.EXPANDED, Feature.CLUSTER_SCOPE, pol.source, f"cluster-wide policy {pol.id} expanded to namespaces {', '.join(names) or '(none)'}; new namespaces are not covered")
+        return names
+
+    def policy(self, pol: Policy) -> Iterator[dict[str, Any]]:
+        if pol.layer is not Layer.NETWORK:
+            self.loss(Effect.WIDENED, Treatment.DROPPED, Feature.LAYER, pol.source, f"{pol.layer.value} layer policy {pol.id} has no Kubernetes form; dropped")
+            return
+        if pol.subject.service_accounts is not None or pol.subject.security_group is not None:
+            self.loss(Effect.WIDENED, Treatment.DROPPED, Feature.SERVICE_ACCOUNT, pol.source, f"policy {pol.id} selects by service account or security group; dropped")
+            return
+        namespaces = self.subject_namespaces(pol)
+        if namespaces is None:
+            return
+        try:
+            subjects = to_label_selectors(pol.subject.selector)
+        except SelectorNotExpressible as exc:
+            self.loss(Effect.WIDENED, Treatment.DROPPED, Feature.SELECTOR_EXPRESSION, pol.source, f"policy {pol.id}: {exc}; dropped")
+            return
+        for ns in namespaces:
+            types = []
+            spec_rules: dict[str, list[dict[str, Any]]] = {}
+            for direction, key, kind in ((Direction.INGRESS, "ingress", "Ingress"), (Direction.EGRESS, "egress", "Egress")):
+                if isinstance(pol.direction(direction), Governed):
+                    types.append(kind)
+                    spec_rules[key] = self.direction(pol, direction, ns)
+            if not types:
+                continue
+            for i, podsel in enumerate(subjects):
+                name = pol.id.name if len(subjects) == 1 else f"{pol.id.name}-{i + 1}"
+                spec: dict[str, Any] = {"podSelector": podsel, "policyTypes": types}
+                for key, value in spec_rules.items():
+                    if value:
+                        spec[key] = value
+                yield {
+                    "apiVersion": API_VERSION,
+                    "kind": KIND,
+                    "metadata": {"name": name, "namespace": ns},
+                    "spec": spec,
+                }
+
+
+def _unconstrained(peer: Peer) -> bool:
+    return peer == Peer()
+
+
+def _tier_losses(ps: PolicySet, writer: _Writer) -> None:
+    tiers = {p.tier for p in ps}
+    if len(tiers) > 1:
+        writer.loss(Effect.WIDENED, Treatment.APPROXIMATED, Feature.TIER, None, f"policies of tiers {', '.join(sorted(tiers))} were merged into one allow-union; tier boundaries (end-of-tier drops) are lost")
+
+
+class KubernetesTranslator:
+    """networking.k8s.io/v1 NetworkPolicy."""
+
+    name: ClassVar[str] = FORMAT
+    aliases: ClassVar[tuple[str, ...]] = ("k8s",)
+    capabilities: ClassVar[dict[str, str]] = {
+        "read": "exact for every construct",
+        Feature.DENY_ACTION.value: "lossy: dropped (widened)",
+        Feature.PASS_ACTION.value: "lossy: dropped (narrowed)",
+        Feature.TIER.value: "lossy: merged (widened)",
+        Feature.ALLOW_WITHOUT_ISOLATION.value: "lossy: isolates (narrowed)",
+        Feature.ICMP.value: "unsupported: dropped (narrowed)",
+        Feature.L7_HTTP.value: "lossy: widened to L4",
+        Feature.ENTITY.value: "unsupported: dropped (narrowed)",
+        Feature.FQDN.value: "unsupported: dropped (narrowed)",
+        Feature.SERVICE_ACCOUNT.value: "unsupported: dropped",
+        Feature.CLUSTER_SCOPE.value: "inventory-dependent: one policy per namespace",
+    }
+
+    def accepts(self, doc: Document) -> bool:
+        return doc.kind == KIND and doc.api_version == API_VERSION
+
+    def to_canonical(self, docs: Sequence[Document]) -> Translation[PolicySet]:
+        problems: list[Diagnostic] = []
+        policies: list[Policy] = []
+        for doc in docs:
+            if not self.accepts(doc):
+                continue
+            reader = _Reader(doc)
+            pol = reader.read()
+            problems.extend(reader.problems)
+            if pol is not None:
+                policies.append(pol)
+        if problems:
+            raise InputError(problems)
+        return Translation(PolicySet(tuple(policies)), FidelityReport(FORMAT, "canonical"))
+
+    def from_canonical(self, policies: PolicySet, options: RenderOptions = RenderOptions()) -> Translation[list[dict[str, Any]]]:
+        writer = _Writer(options)
+        _tier_losses(policies, writer)
+        docs = [doc for pol in policies for doc in writer.policy(pol)]
+        seen: dict[tuple[str, str], int] = {}
+        for doc in docs:
+            key = (doc["metadata"]["namespace"], doc["metadata"]["name"])
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] > 1:
+                doc["metadata"]["name"] = f"{key[1]}-{seen[key]}"
+        return Translation(docs, FidelityReport("canonical", FORMAT, tuple(writer.losses)))
