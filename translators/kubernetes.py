@@ -48,7 +48,7 @@ from polyfence.model.policy import (
     Rule,
     Subject,
 )
-from polyfence.model.ports import ANY_PORTS, PortSpec, Protocol, protocol_number
+from polyfence.model.ports import ANY_PORTS, PortSpec, Protocol
 from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import (
     LabelSelectorError,

@@ -16,12 +16,14 @@ from typing import Any
 from polyfence.errors import Diagnostic, InputError, LossyTranslationError, UnsupportedFormatError
 from polyfence.fidelity import FidelityReport, Verification
 from polyfence.inventory import INVENTORY_KINDS, Endpoint, Inventory, inventory_from_documents
-from polyfence.io.files import load_documents, parse_text
+from polyfence.io.files import parse_text, read_documents
 from polyfence.model.document import Document
 from polyfence.model.policy import PolicySet
 from polyfence.model.ports import protocol_number
-from polyfence.semantics.compare import Comparison, Relation, compare as _compare
-from polyfence.semantics.engine import Connectivity, connectivity as _connectivity
+from polyfence.semantics.compare import Comparison, Relation
+from polyfence.semantics.compare import compare as _compare
+from polyfence.semantics.engine import Connectivity
+from polyfence.semantics.engine import connectivity as _connectivity
 from polyfence.semantics.profile import DEFAULT_PROFILE, EvaluationProfile
 from polyfence.semantics.synthesis import synthesise
 from polyfence.semantics.verdict import Connection, Verdict, verdict
@@ -62,7 +64,11 @@ def load(
     if isinstance(source, str):
         source = [source]
     items = list(source)
-    docs = items if items and isinstance(items[0], Document) else load_documents(items, stdin)
+    read_problems: list[Diagnostic] = []
+    if items and isinstance(items[0], Document):
+        docs = items
+    else:
+        docs, read_problems = read_documents(items, stdin)
     forced = reg.canonical_name(from_format) if from_format else None
     by_format: dict[str, list[Document]] = {}
     unknown: list[Diagnostic] = []
@@ -79,7 +85,7 @@ def load(
             unknown.append(Diagnostic(doc.source, f"{doc.kind} is {fmt}, not {forced} as --from says"))
             continue
         by_format.setdefault(fmt, []).append(doc)
-    problems = list(unknown)
+    problems = read_problems + unknown
     policies = PolicySet()
     first = True
     for fmt, fdocs in by_format.items():

@@ -17,7 +17,12 @@ from typing import Any, TypeVar
 import click
 
 from polyfence import api
-from polyfence.errors import InputError, LossyTranslationError, PolyfenceError, UnsupportedFormatError
+from polyfence.errors import (
+    InputError,
+    LossyTranslationError,
+    PolyfenceError,
+    UnsupportedFormatError,
+)
 from polyfence.fidelity import FidelityReport
 from polyfence.io.files import dump, load_documents, write_atomic
 
@@ -197,27 +202,29 @@ def compare(a: str, b: str, inventory: tuple[str, ...], output_format: str) -> N
 def connectivity(paths: tuple[str, ...], inventory: tuple[str, ...], output_format: str, output: str | None) -> None:
     """Every allowed connection between endpoints (and external address blocks)."""
     conn = api.connectivity(api.load(paths), inventory=_inventory(inventory))
-    rows = [(s, d, c.by_protocol()) for s, d, c in conn.endpoint_pairs()]
+    from polyfence.semantics.connset import FULL
+
+    rows = [(s, d, c.by_protocol(), c == FULL) for s, d, c in conn.endpoint_pairs()]
     buf = io.StringIO()
     if output_format == "json":
-        json.dump({"connections": [{"src": s, "dst": d, "allowed": a} for s, d, a in rows]}, buf, indent=2)
+        json.dump({"connections": [{"src": s, "dst": d, "allowed": a} for s, d, a, _ in rows]}, buf, indent=2)
         buf.write("\n")
     elif output_format == "csv":
         writer = csv.writer(buf)
         writer.writerow(["src", "dst", "protocol", "ports"])
-        for s, d, a in rows:
+        for s, d, a, _ in rows:
             for proto, ports in a.items():
                 if ports:
                     writer.writerow([s, d, proto, ports])
     elif output_format == "dot":
         buf.write("digraph connectivity {\n")
-        for s, d, a in rows:
-            label = "; ".join(f"{p} {v}" for p, v in a.items() if v)
+        for s, d, a, everything in rows:
+            label = "all" if everything else "; ".join(f"{p} {v}" for p, v in a.items() if v)
             buf.write(f'  "{s}" -> "{d}" [label="{label}"];\n')
         buf.write("}\n")
     else:
-        for s, d, a in rows:
-            shown = ", ".join(f"{p} {v}" for p, v in a.items() if v)
+        for s, d, a, everything in rows:
+            shown = "all traffic" if everything else ", ".join(f"{p} {v}" for p, v in a.items() if v)
             buf.write(f"{s} -> {d}: {shown}\n")
     if output:
         write_atomic(output, buf.getvalue())

@@ -91,6 +91,14 @@ def parse_text(text: str, name: str) -> list[Document]:
 
 def load_documents(paths: Iterable[str], stdin: Any = None) -> list[Document]:
     """Every document under ``paths``; all unreadable files are reported together."""
+    docs, problems = read_documents(paths, stdin)
+    if problems:
+        raise InputError(problems)
+    return docs
+
+
+def read_documents(paths: Iterable[str], stdin: Any = None) -> tuple[list[Document], list[Diagnostic]]:
+    """The documents that could be read, and the problems with those that could not."""
     problems: list[Diagnostic] = []
     docs: list[Document] = []
     for name, path in _expand(paths):
@@ -108,9 +116,7 @@ def load_documents(paths: Iterable[str], stdin: Any = None) -> list[Document]:
             docs.extend(parse_text(text, name))
         except InputError as exc:
             problems.extend(exc.diagnostics)
-    if problems:
-        raise InputError(problems)
-    return docs
+    return docs, problems
 
 
 def dump(docs: list[Any], output_format: str) -> str:

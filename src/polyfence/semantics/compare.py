@@ -64,17 +64,30 @@ class Comparison:
         }
 
 
-def _name(cls: EndpointClass) -> str:
+def _name(cls: EndpointClass, nth: int = 0) -> str:
     if cls.external is not None:
         return str(cls.representative)
-    return cls.members[0].ref
+    return cls.members[min(nth, len(cls.members) - 1)].ref
 
 
-def _witness(u: Universe, s: int, d: int, diff: ConnSet, side: str) -> Witness:
+def _witness(u: Universe, s: int, d: int, diff: ConnSet, side: str, dst_name: str) -> Witness:
     sample = diff.sample()
     assert sample is not None
     proto, port = sample
-    return Witness(_name(u.classes[s]), _name(u.classes[d]), protocol_name(proto), port, side)
+    return Witness(_name(u.classes[s]), dst_name, protocol_name(proto), port, side)
+
+
+def _visible_dst(u: Universe, s: int, d: int, profile: EvaluationProfile) -> str | None:
+    """A destination member for which policy decides (not the source itself, not its node's pod)."""
+    src, dst = u.classes[s], u.classes[d]
+    if dst.external is not None:
+        return str(dst.representative)
+    self_kinds = ("Pod", "Node")
+    candidates = dst.members[1:] if s == d and dst.members[0].kind in self_kinds else dst.members
+    src_ep = src.representative.endpoint
+    if profile.node_to_local_pod and src_ep is not None and src_ep.kind == "Node":
+        candidates = [m for m in candidates if m.node != src_ep.name]
+    return candidates[0].ref if candidates else None
 
 
 def compare(
@@ -92,16 +105,19 @@ def compare(
     narrower: list[Witness] = []
     pairs = 0
     for s, d in ca.class_pairs():
+        dst_name = _visible_dst(universe, s, d, profile)
+        if dst_name is None:
+            continue
         pairs += 1
         xa, xb = ca.allowed(s, d), cb.allowed(s, d)
         if xa == xb:
             continue
         extra = xb - xa
         if extra and len(wider) < max_witnesses:
-            wider.append(_witness(universe, s, d, extra, "b"))
+            wider.append(_witness(universe, s, d, extra, "b", dst_name))
         missing = xa - xb
         if missing and len(narrower) < max_witnesses:
-            narrower.append(_witness(universe, s, d, missing, "a"))
+            narrower.append(_witness(universe, s, d, missing, "a", dst_name))
         if len(wider) >= max_witnesses and len(narrower) >= max_witnesses:
             break
     if wider and narrower:

@@ -186,14 +186,14 @@ class ConnSet:
             for name, proto in (("TCP", Protocol.TCP), ("UDP", Protocol.UDP), ("SCTP", Protocol.SCTP))
         }
         for lo, hi, ports in self.segments:
-            for proto in range(lo, hi + 1):
-                if proto in (Protocol.TCP, Protocol.UDP, Protocol.SCTP):
-                    continue
-                name = protocol_name(proto)
-                if proto in ICMP_PROTOCOLS:
-                    out[name] = format_icmp(ports)
-                else:
-                    out[name] = "all"
+            if lo == hi and lo in (Protocol.TCP, Protocol.UDP, Protocol.SCTP):
+                continue
+            if lo == hi and lo in ICMP_PROTOCOLS:
+                out[protocol_name(lo)] = format_icmp(ports)
+            elif lo == hi:
+                out[protocol_name(lo)] = "all"
+            else:
+                out[f"{lo}-{hi}"] = "all"
         return out
 
     def __repr__(self) -> str:

@@ -1,0 +1,29 @@
+"""Every example runs as an acceptance test, as the README shows it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from polyfence.cli import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readme_main_job_converts_examples() -> None:
+    result = CliRunner().invoke(cli, ["convert", "--to", "kubernetes", str(ROOT / "examples")])
+    assert result.exit_code == 0, result.stderr
+    assert "exact" in result.stderr and "equivalent" in result.stderr
+
+
+def test_migration_script(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "migrate.py"), str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "shop: 5 policies, exact=True, engine says equivalent" in proc.stdout
+    assert (tmp_path / "shop.yaml").exists()

@@ -1,0 +1,198 @@
+"""Hypothesis strategies: small inventories and Kubernetes NetworkPolicy documents.
+
+Alphabets are tiny on purpose so that selectors, namespaces and CIDRs collide often with the
+generated endpoints (decoys included: pods sharing labels across namespaces, unlabelled
+namespaces, addresses inside and outside every CIDR).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from hypothesis import strategies as st
+
+from polyfence.inventory import Endpoint, Inventory, NamedPort, Namespace, build_inventory
+from polyfence.model.document import Document
+from polyfence.model.policy import Action, Governed, Policy, PolicySet, Tier
+from polyfence.model.provenance import SourceRef
+
+NAMESPACES = ("ns-a", "ns-b", "ns-c")
+KEYS = ("app", "tier")
+VALUES = ("x", "y")
+PORT_NAMES = ("http", "dns")
+CIDRS = ("10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "192.168.0.0/16", "0.0.0.0/0", "fd00::/8")
+SUBNETS = {
+    "10.0.0.0/8": ["10.1.0.0/16", "10.2.0.0/16", "10.1.2.0/24"],
+    "10.1.0.0/16": ["10.1.2.0/24", "10.1.3.0/24"],
+    "10.1.2.0/24": ["10.1.2.0/25"],
+    "192.168.0.0/16": ["192.168.1.0/24"],
+    "0.0.0.0/0": ["10.0.0.0/8", "192.168.0.0/16"],
+    "fd00::/8": ["fd00::/16"],
+}
+POD_IPS = ("10.1.2.3", "10.1.3.4", "10.2.0.5", "10.9.0.6", "192.168.1.7", "172.16.0.8", "fd00::9")
+PORTS = (53, 80, 443, 8080)
+
+labels_st = st.dictionaries(st.sampled_from(KEYS), st.sampled_from(VALUES), max_size=2)
+
+
+@st.composite
+def inventories(draw: Any) -> Inventory:
+    ns_labels = {ns: draw(st.dictionaries(st.sampled_from(("team", "env")), st.sampled_from(VALUES), max_size=2)) for ns in NAMESPACES}
+    n = draw(st.integers(2, 6))
+    pods = []
+    for i in range(n):
+        ns = draw(st.sampled_from(NAMESPACES))
+        named = draw(
+            st.lists(
+                st.tuples(st.sampled_from(PORT_NAMES), st.sampled_from((6, 17)), st.sampled_from(PORTS)),
+                max_size=2,
+                unique_by=lambda t: (t[0], t[1]),
+            )
+        )
+        pods.append(
+            Endpoint(
+                "Pod",
+                ns,
+                f"p{i}",
+                draw(labels_st),
+                "default",
+                (POD_IPS[i % len(POD_IPS)],),
+                tuple(NamedPort(a, b, c) for a, b, c in named),
+                "node-1",
+            )
+        )
+    nodes = [Endpoint("Node", None, "node-1", {}, None, ("172.20.0.1",))]
+    return build_inventory([Namespace(k, v) for k, v in ns_labels.items()], [*pods, *nodes])
+
+
+def _selector(draw: Any, allow_expressions: bool = True) -> dict[str, Any]:
+    sel: dict[str, Any] = {}
+    labels = draw(labels_st)
+    if labels:
+        sel["matchLabels"] = labels
+    if allow_expressions and draw(st.booleans()):
+        op = draw(st.sampled_from(("In", "NotIn", "Exists", "DoesNotExist")))
+        expr: dict[str, Any] = {"key": draw(st.sampled_from(KEYS)), "operator": op}
+        if op in ("In", "NotIn"):
+            expr["values"] = draw(st.lists(st.sampled_from(VALUES), min_size=1, max_size=2, unique=True))
+        sel["matchExpressions"] = [expr]
+    return sel
+
+
+@st.composite
+def k8s_peers(draw: Any) -> dict[str, Any]:
+    kind = draw(st.sampled_from(("pod", "ns", "both", "ip", "ip")))
+    if kind == "ip":
+        cidr = draw(st.sampled_from(CIDRS))
+        block: dict[str, Any] = {"cidr": cidr}
+        excepts = draw(st.lists(st.sampled_from(SUBNETS[cidr]), max_size=2, unique=True))
+        if excepts:
+            block["except"] = excepts
+        return {"ipBlock": block}
+    peer: dict[str, Any] = {}
+    if kind in ("pod", "both"):
+        peer["podSelector"] = _selector(draw)
+    if kind in ("ns", "both"):
+        ns_sel = draw(
+            st.one_of(
+                st.just({}),
+                st.builds(lambda v: {"matchLabels": {"team": v}}, st.sampled_from(VALUES)),
+                st.builds(
+                    lambda n: {"matchLabels": {"kubernetes.io/metadata.name": n}}, st.sampled_from(NAMESPACES)
+                ),
+            )
+        )
+        peer["namespaceSelector"] = ns_sel
+    return peer
+
+
+@st.composite
+def k8s_ports(draw: Any) -> dict[str, Any]:
+    port: dict[str, Any] = {}
+    proto = draw(st.sampled_from((None, "TCP", "UDP", "SCTP")))
+    if proto:
+        port["protocol"] = proto
+    kind = draw(st.sampled_from(("none", "num", "range", "named")))
+    if kind == "num":
+        port["port"] = draw(st.sampled_from(PORTS))
+    elif kind == "range":
+        lo = draw(st.sampled_from(PORTS))
+        port["port"] = lo
+        port["endPort"] = lo + draw(st.sampled_from((0, 1, 400, 8000)))
+    elif kind == "named":
+        port["port"] = draw(st.sampled_from(PORT_NAMES))
+    return port
+
+
+@st.composite
+def k8s_rules(draw: Any, peer_key: str) -> dict[str, Any]:
+    rule: dict[str, Any] = {}
+    if draw(st.integers(0, 3)):
+        rule[peer_key] = draw(st.lists(k8s_peers(), min_size=0, max_size=2))
+    if draw(st.booleans()):
+        rule["ports"] = draw(st.lists(k8s_ports(), min_size=0, max_size=2))
+    return rule
+
+
+@st.composite
+def k8s_policies(draw: Any, index: int = 0) -> dict[str, Any]:
+    spec: dict[str, Any] = {"podSelector": _selector(draw)}
+    types = draw(st.sampled_from((None, ["Ingress"], ["Egress"], ["Ingress", "Egress"])))
+    if types is not None:
+        spec["policyTypes"] = types
+    if draw(st.booleans()):
+        spec["ingress"] = draw(st.lists(k8s_rules("from"), max_size=2))
+    if draw(st.booleans()):
+        spec["egress"] = draw(st.lists(k8s_rules("to"), max_size=2))
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": f"pol-{index}", "namespace": draw(st.sampled_from(NAMESPACES))},
+        "spec": spec,
+    }
+
+
+@st.composite
+def k8s_policy_lists(draw: Any, max_size: int = 3) -> list[dict[str, Any]]:
+    n = draw(st.integers(0, max_size))
+    return [draw(k8s_policies(i)) for i in range(n)]
+
+
+def to_ir(docs: list[dict[str, Any]]) -> PolicySet:
+    wrapped = [Document(d, SourceRef("gen", i)) for i, d in enumerate(docs)]
+    return _k8s().to_canonical(wrapped).value
+
+
+@st.composite
+def general_sets(draw: Any) -> PolicySet:
+    """k8s-derived policies with random actions, isolation flags, tiers and orders."""
+    ps = to_ir(draw(k8s_policy_lists()))
+    tiers = (Tier("security", 10.0, Action.DENY), Tier("platform", 20.0, Action.PASS), Tier("default"))
+    out: list[Policy] = []
+    for pol in ps:
+        def mutate(rules: Any) -> Any:
+            if not isinstance(rules, Governed):
+                return rules
+            new_rules = tuple(
+                dataclasses.replace(r, action=draw(st.sampled_from(list(Action)))) for r in rules.rules
+            )
+            return Governed(new_rules, draw(st.booleans()))
+
+        out.append(
+            dataclasses.replace(
+                pol,
+                ingress=mutate(pol.ingress),
+                egress=mutate(pol.egress),
+                tier=draw(st.sampled_from([t.name for t in tiers])),
+                order=draw(st.sampled_from((None, 1.0, 500.0, 1000.0))),
+            )
+        )
+    return PolicySet(tuple(out), tiers)
+
+
+
+def _k8s() -> Any:
+    from polyfence.translators.kubernetes import KubernetesTranslator
+
+    return KubernetesTranslator()

@@ -1,0 +1,259 @@
+"""Kubernetes NetworkPolicy translator: corpus, unit tables, round trips judged by the engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polyfence.translators.kubernetes import KubernetesTranslator, lint
+
+from polyfence import api
+from polyfence.errors import InputError
+from polyfence.fidelity import Effect
+from polyfence.inventory import Inventory
+from polyfence.io.files import parse_text
+from polyfence.model.document import Document
+from polyfence.model.peers import ANY_PEER, IpMatch, Peer
+from polyfence.model.policy import NOT_GOVERNED, Action, Governed, PolicySet
+from polyfence.model.ports import ANY_PORTS, PortSpec
+from polyfence.model.provenance import SourceRef
+from polyfence.model.selectors import Eq, parse
+from polyfence.semantics.compare import Relation, compare
+from polyfence.semantics.intervals import IntervalSet
+from polyfence.translation import RenderOptions
+from tests.strategies import general_sets, inventories, k8s_policy_lists
+
+K8S = KubernetesTranslator()
+
+
+def read(text: str) -> PolicySet:
+    return K8S.to_canonical(parse_text(text, "t.yaml")).value
+
+
+def docs_of(items: list[dict[str, Any]]) -> list[Document]:
+    return [Document(d, SourceRef("gen", i)) for i, d in enumerate(items)]
+
+
+def k8s_validator(shared: Path) -> jsonschema.protocols.Validator:
+    schema = json.loads((shared / "upstream-schemas/k8s/networkpolicy-definitions-v1.36.0.json").read_text())
+    root = {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": "#/$defs/io.k8s.api.networking.v1.NetworkPolicy"}
+    return jsonschema.Draft202012Validator(root)
+
+
+# reading: defaults made explicit -----------------------------------------------------------
+
+POLICY = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: p, namespace: prod}
+spec:
+  podSelector: {matchLabels: {app: web}}
+"""
+
+
+def test_policytypes_default_ingress_only() -> None:
+    (pol,) = read(POLICY)
+    assert pol.ingress == Governed((), True)
+    assert pol.egress is NOT_GOVERNED
+
+
+def test_egress_section_without_policytypes_isolates_both() -> None:
+    (pol,) = read(POLICY + "  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8}}]}]\n")
+    assert isinstance(pol.ingress, Governed) and pol.ingress.rules == ()
+    assert isinstance(pol.egress, Governed) and len(pol.egress.rules) == 1
+
+
+def test_empty_egress_list_does_not_add_egress_type() -> None:
+    (pol,) = read(POLICY + "  egress: []\n")
+    assert pol.egress is NOT_GOVERNED
+
+
+def test_empty_rule_allows_everything() -> None:
+    (pol,) = read(POLICY + "  ingress: [{}]\n")
+    assert isinstance(pol.ingress, Governed)
+    (rule,) = pol.ingress.rules
+    assert rule.peers is ANY_PEER and rule.ports is ANY_PORTS and rule.action is Action.ALLOW
+
+
+def test_peer_forms() -> None:
+    text = POLICY + """  ingress:
+  - from:
+    - podSelector: {matchLabels: {role: fe}}
+    - namespaceSelector: {}
+    - namespaceSelector: {matchLabels: {team: a}}
+      podSelector: {matchExpressions: [{key: role, operator: NotIn, values: [db]}]}
+    - ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}
+    ports: [{port: 53}, {protocol: UDP, port: 53}, {port: http}, {protocol: SCTP, port: 100, endPort: 200}, {protocol: UDP}]
+"""
+    (pol,) = read(text)
+    (rule,) = pol.ingress.rules  # type: ignore[union-attr]
+    p_pod, p_ns_all, p_both, p_ip = rule.peers  # type: ignore[misc]
+    assert p_pod == Peer(pods=Eq("role", "fe"), namespace_names=frozenset({"prod"}))
+    assert p_ns_all == Peer(namespace_selector=parse("all()"))
+    assert p_both == Peer(pods=parse("role not in {'db'}"), namespace_selector=Eq("team", "a"))
+    assert p_ip == Peer(ip=IpMatch(("10.0.0.0/8",), ("10.1.0.0/16",)))
+    assert rule.ports == (
+        PortSpec.single(6, IntervalSet.point(53)),
+        PortSpec.single(17, IntervalSet.point(53)),
+        PortSpec.single(6, IntervalSet.empty(), frozenset({"http"})),
+        PortSpec.single(132, IntervalSet.span(100, 200)),
+        PortSpec.single(17),
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec_tail", "pointer", "needle"),
+    [
+        ("  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/16]}}]}]", "/spec/ingress/0/from/0/ipBlock/except/0", "inside"),
+        ("  ingress: [{from: [{ipBlock: {cidr: 10.0.0.1/8}}]}]", "/spec/ingress/0/from/0/ipBlock/cidr", "host bits"),
+        ("  ingress: [{ports: [{port: 90, endPort: 80}]}]", "/spec/ingress/0/ports/0/endPort", "endPort"),
+        ("  ingress: [{ports: [{port: http, endPort: 80}]}]", "/spec/ingress/0/ports/0/endPort", "named"),
+        ("  ingress: [{ports: [{protocol: ICMP}]}]", "/spec/ingress/0/ports/0/protocol", "TCP, UDP or SCTP"),
+        ("  ingress: [{from: [{}]}]", "/spec/ingress/0/from/0", "peer"),
+        ("  ingress: [{from: [{podSelector: {matchExpressions: [{key: a, operator: Foo}]}}]}]", "/spec/ingress/0/from/0/podSelector/matchExpressions/0/operator", ""),
+        ("  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}, podSelector: {}}]}]", "/spec/ingress/0/from/0", "combined"),
+        ("  ingres: []", "", "ingres"),
+        ("  ingress: [{ports: [{port: 0}]}]", "/spec/ingress/0/ports/0/port", "1-65535"),
+    ],
+)
+def test_bad_input_names_the_field(spec_tail: str, pointer: str, needle: str) -> None:
+    with pytest.raises(InputError) as info:
+        read(POLICY + spec_tail + "\n")
+    messages = [str(d) for d in info.value.diagnostics]
+    assert any(d.source.pointer.startswith(pointer) and needle in str(d) for d in info.value.diagnostics), messages
+    assert all(d.source.file == "t.yaml" and d.source.document == 0 for d in info.value.diagnostics)
+
+
+def test_all_problems_reported_at_once() -> None:
+    text = POLICY + "  ingress: [{from: [{ipBlock: {cidr: 10.0.0.1/8}}], ports: [{port: 9, endPort: 1}]}]\n"
+    with pytest.raises(InputError) as info:
+        read(text)
+    assert len(info.value.diagnostics) == 2
+
+
+def test_lint_warnings() -> None:
+    doc = parse_text(POLICY + "  policyTypes: [Ingress]\n  egress: [{ports: [{port: 53}]}]\n", "t.yaml")[0]
+    messages = " | ".join(str(d) for d in lint(doc))
+    assert "egress rules are ignored" in messages and "DNS also needs UDP" in messages
+
+
+# writing: losses ---------------------------------------------------------------------------
+
+
+def _one_policy(rules: tuple[Any, ...], **kw: Any) -> PolicySet:
+    (pol,) = read(POLICY)
+    import dataclasses
+
+    return PolicySet((dataclasses.replace(pol, ingress=Governed(rules, kw.get("isolates", True))),))
+
+
+@pytest.mark.parametrize(
+    ("rule", "effect", "feature"),
+    [
+        (Governed.__init__ and None, None, None),
+    ][:0]
+    + [
+        (dict(action=Action.DENY), Effect.WIDENED, "deny-action"),
+        (dict(action=Action.PASS), Effect.NARROWED, "pass-action"),
+        (dict(action=Action.LOG), Effect.NONE, "log-action"),
+        (dict(ports=(PortSpec.single(1),)), Effect.NARROWED, "protocol"),
+        (dict(peers=(Peer(fqdn=None, entity=__import__("polyfence.model.peers", fromlist=["Entity"]).Entity.WORLD),)), Effect.NARROWED, "entity"),
+    ],
+)
+def test_inexpressible_constructs_are_reported(rule: dict[str, Any], effect: Effect, feature: str) -> None:
+    from polyfence.model.policy import Rule
+
+    ps = _one_policy((Rule(**rule),))
+    out = K8S.from_canonical(ps)
+    assert [(loss.effect, loss.feature.value) for loss in out.report.losses] == [(effect, feature)]
+
+
+def test_allow_without_isolation_is_narrowing() -> None:
+    from polyfence.model.policy import Rule
+
+    out = K8S.from_canonical(_one_policy((Rule(),), isolates=False))
+    assert [loss.effect for loss in out.report.losses] == [Effect.NARROWED]
+
+
+def test_or_selector_splits_into_policies() -> None:
+    import dataclasses
+
+    (pol,) = read(POLICY)
+    pol = dataclasses.replace(pol, subject=dataclasses.replace(pol.subject, selector=parse("app == 'a' || tier == 'b'")))
+    out = K8S.from_canonical(PolicySet((pol,)))
+    assert [d["metadata"]["name"] for d in out.value] == ["p-1", "p-2"]
+    assert not out.report.losses
+
+
+def test_widening_conversion_is_refused_by_default() -> None:
+    from polyfence.errors import LossyTranslationError
+    from polyfence.model.policy import Rule
+
+    ps = _one_policy((Rule(action=Action.DENY, peers=(Peer(ip=IpMatch(("10.0.0.0/8",))),)), Rule()))
+    with pytest.raises(LossyTranslationError) as info:
+        api.convert(ps, "kubernetes")
+    assert info.value.report.widens
+    ok = api.convert(ps, "kubernetes", allow_widening=True)
+    assert ok.report.verification is not None and ok.report.verification.relation == "wider"
+
+
+# corpus ------------------------------------------------------------------------------------
+
+
+def corpus_files() -> list[Path]:
+    from tests.conftest import SHARED
+
+    return sorted((SHARED / "corpus" / "k8s").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name)
+def test_corpus_roundtrip_exact_valid_equivalent(path: Path, shared: Path) -> None:
+    bundle = api.load([str(path)])
+    assert len(bundle.policies) >= 1
+    result = api.convert(bundle, "kubernetes", exact=True)
+    validator = k8s_validator(shared)
+    for doc in result.documents:
+        errors = [e.message for e in validator.iter_errors(doc)]
+        assert not errors, errors
+    assert result.report.verification is not None
+    assert result.report.verification.relation == "equivalent"
+    # and through a YAML text round trip, with the synthesised decoy inventory
+    text = yaml.safe_dump_all(result.documents)
+    again = K8S.to_canonical(parse_text(text, "out.yaml")).value
+    assert api.compare(bundle.policies, again).relation is Relation.EQUIVALENT
+
+
+# round trips judged by the engine ----------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(items=k8s_policy_lists(), inv=inventories())
+def test_k8s_documents_roundtrip(items: list[dict[str, Any]], inv: Inventory) -> None:
+    ir = K8S.to_canonical(docs_of(items)).value
+    out = K8S.from_canonical(ir)
+    assert not out.report.losses
+    back = K8S.to_canonical(docs_of(out.value)).value
+    assert compare(ir, back, inv).relation is Relation.EQUIVALENT
+    # idempotent rendering: the second trip writes the same documents
+    assert K8S.from_canonical(back).value == out.value
+
+
+@settings(max_examples=60, deadline=None)
+@given(items=k8s_policy_lists(), inv=inventories(), data=st.data())
+def test_lossy_ir_never_drifts_silently(items: list[dict[str, Any]], inv: Inventory, data: st.DataObject) -> None:
+    """IR outside the k8s fragment: the engine's verdict must be covered by the reported losses."""
+    ir = data.draw(general_sets())
+    out = K8S.from_canonical(ir, RenderOptions(inventory=inv))
+    back = K8S.to_canonical(docs_of(out.value)).value
+    rel = compare(ir, back, inv).relation
+    effects = {loss.effect for loss in out.report.losses}
+    if rel in (Relation.WIDER, Relation.INCOMPARABLE):
+        assert Effect.WIDENED in effects or Effect.INVENTORY_DEPENDENT in effects, out.report
+    if rel in (Relation.NARROWER, Relation.INCOMPARABLE):
+        assert effects & {Effect.NARROWED, Effect.INVENTORY_DEPENDENT}, out.report
