@@ -28,7 +28,9 @@ def main(out_dir: str | None = None) -> int:
             continue
         report = result.report
         verdict = report.verification.relation if report.verification else "not verified"
-        print(f"{scenario}: {len(result.documents)} policies, exact={report.exact}, engine says {verdict}")
+        print(
+            f"{scenario}: {len(result.documents)} policies, exact={report.exact}, engine says {verdict}"
+        )
         for loss in report.losses:
             print(f"  {loss}")
         check = polyfence.compare(bundle.policies, result.policies, inventory=bundle.inventory)

@@ -38,14 +38,21 @@ labels_st = st.dictionaries(st.sampled_from(KEYS), st.sampled_from(VALUES), max_
 
 @st.composite
 def inventories(draw: Any) -> Inventory:
-    ns_labels = {ns: draw(st.dictionaries(st.sampled_from(("team", "env")), st.sampled_from(VALUES), max_size=2)) for ns in NAMESPACES}
+    ns_labels = {
+        ns: draw(
+            st.dictionaries(st.sampled_from(("team", "env")), st.sampled_from(VALUES), max_size=2)
+        )
+        for ns in NAMESPACES
+    }
     n = draw(st.integers(2, 6))
     pods = []
     for i in range(n):
         ns = draw(st.sampled_from(NAMESPACES))
         named = draw(
             st.lists(
-                st.tuples(st.sampled_from(PORT_NAMES), st.sampled_from((6, 17)), st.sampled_from(PORTS)),
+                st.tuples(
+                    st.sampled_from(PORT_NAMES), st.sampled_from((6, 17)), st.sampled_from(PORTS)
+                ),
                 max_size=2,
                 unique_by=lambda t: (t[0], t[1]),
             )
@@ -75,7 +82,9 @@ def _selector(draw: Any, allow_expressions: bool = True) -> dict[str, Any]:
         op = draw(st.sampled_from(("In", "NotIn", "Exists", "DoesNotExist")))
         expr: dict[str, Any] = {"key": draw(st.sampled_from(KEYS)), "operator": op}
         if op in ("In", "NotIn"):
-            expr["values"] = draw(st.lists(st.sampled_from(VALUES), min_size=1, max_size=2, unique=True))
+            expr["values"] = draw(
+                st.lists(st.sampled_from(VALUES), min_size=1, max_size=2, unique=True)
+            )
         sel["matchExpressions"] = [expr]
     return sel
 
@@ -99,7 +108,8 @@ def k8s_peers(draw: Any) -> dict[str, Any]:
                 st.just({}),
                 st.builds(lambda v: {"matchLabels": {"team": v}}, st.sampled_from(VALUES)),
                 st.builds(
-                    lambda n: {"matchLabels": {"kubernetes.io/metadata.name": n}}, st.sampled_from(NAMESPACES)
+                    lambda n: {"matchLabels": {"kubernetes.io/metadata.name": n}},
+                    st.sampled_from(NAMESPACES),
                 ),
             )
         )
@@ -168,14 +178,20 @@ def to_ir(docs: list[dict[str, Any]]) -> PolicySet:
 def general_sets(draw: Any) -> PolicySet:
     """k8s-derived policies with random actions, isolation flags, tiers and orders."""
     ps = to_ir(draw(k8s_policy_lists()))
-    tiers = (Tier("security", 10.0, Action.DENY), Tier("platform", 20.0, Action.PASS), Tier("default"))
+    tiers = (
+        Tier("security", 10.0, Action.DENY),
+        Tier("platform", 20.0, Action.PASS),
+        Tier("default"),
+    )
     out: list[Policy] = []
     for pol in ps:
+
         def mutate(rules: Any) -> Any:
             if not isinstance(rules, Governed):
                 return rules
             new_rules = tuple(
-                dataclasses.replace(r, action=draw(st.sampled_from(list(Action)))) for r in rules.rules
+                dataclasses.replace(r, action=draw(st.sampled_from(list(Action))))
+                for r in rules.rules
             )
             return Governed(new_rules, draw(st.booleans()))
 
@@ -189,7 +205,6 @@ def general_sets(draw: Any) -> PolicySet:
             )
         )
     return PolicySet(tuple(out), tiers)
-
 
 
 def _k8s() -> Any:

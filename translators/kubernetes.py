@@ -67,13 +67,20 @@ FORMAT = "kubernetes"
 K8S_PROTOCOLS = {"TCP": Protocol.TCP, "UDP": Protocol.UDP, "SCTP": Protocol.SCTP}
 _K8S_PROTO_NUMBERS = {int(v): k for k, v in K8S_PROTOCOLS.items()}
 _PORT_UNIVERSE = IntervalSet.span(1, 65535)
+_DEFAULT_OPTIONS = RenderOptions()
 
 
 @functools.cache
 def _validator() -> jsonschema.protocols.Validator:
-    text = (resources.files("polyfence.schemas") / "input" / "kubernetes-networkpolicy.json").read_text()
+    text = (
+        resources.files("polyfence.schemas") / "input" / "kubernetes-networkpolicy.json"
+    ).read_text()
     schema = json.loads(text)
-    root = {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": "#/$defs/io.k8s.api.networking.v1.NetworkPolicy"}
+    root = {
+        "$schema": schema["$schema"],
+        "$defs": schema["$defs"],
+        "$ref": "#/$defs/io.k8s.api.networking.v1.NetworkPolicy",
+    }
     return jsonschema.Draft202012Validator(root)
 
 
@@ -94,7 +101,9 @@ class _Reader:
         try:
             return from_label_selector(value)
         except LabelSelectorError as exc:
-            self.error(SourceRef(ref.file, ref.document, ref.pointer + exc.pointer, ref.format), str(exc))
+            self.error(
+                SourceRef(ref.file, ref.document, ref.pointer + exc.pointer, ref.format), str(exc)
+            )
             return None
 
     def peer(self, value: dict[str, Any], ref: SourceRef, namespace: str) -> Peer | None:
@@ -131,7 +140,9 @@ class _Reader:
                 self.error(ref.child("except", i), str(exc))
                 continue
             if not part <= whole or part == whole:
-                self.error(ref.child("except", i), f"except {item} must be strictly inside cidr {cidr}")
+                self.error(
+                    ref.child("except", i), f"except {item} must be strictly inside cidr {cidr}"
+                )
                 continue
             excepts.append(str(item))
         return Peer(ip=IpMatch((str(cidr),), tuple(excepts)))
@@ -139,7 +150,9 @@ class _Reader:
     def port(self, value: dict[str, Any], ref: SourceRef) -> PortSpec | None:
         proto_name = value.get("protocol") or "TCP"
         if proto_name not in K8S_PROTOCOLS:
-            self.error(ref.child("protocol"), f"protocol must be TCP, UDP or SCTP, not {proto_name!r}")
+            self.error(
+                ref.child("protocol"), f"protocol must be TCP, UDP or SCTP, not {proto_name!r}"
+            )
             return None
         proto = K8S_PROTOCOLS[proto_name]
         port = value.get("port")
@@ -165,7 +178,9 @@ class _Reader:
             return None
         return PortSpec.single(proto, IntervalSet.span(number, end))
 
-    def rules(self, items: list[dict[str, Any]] | None, ref: SourceRef, peer_key: str, ns: str) -> tuple[Rule, ...]:
+    def rules(
+        self, items: list[dict[str, Any]] | None, ref: SourceRef, peer_key: str, ns: str
+    ) -> tuple[Rule, ...]:
         out: list[Rule] = []
         for i, item in enumerate(items or []):
             rref = ref.child(i)
@@ -174,13 +189,17 @@ class _Reader:
             if not peers_raw:
                 peers: Any = ANY_PEER  # from/to empty or absent: every source/destination
             else:
-                parsed = [self.peer(p or {}, rref.child(peer_key, j), ns) for j, p in enumerate(peers_raw)]
+                parsed = [
+                    self.peer(p or {}, rref.child(peer_key, j), ns) for j, p in enumerate(peers_raw)
+                ]
                 peers = tuple(p for p in parsed if p is not None)
             ports_raw = item.get("ports")
             if not ports_raw:
                 ports: Any = ANY_PORTS
             else:
-                specs = [self.port(p or {}, rref.child("ports", j)) for j, p in enumerate(ports_raw)]
+                specs = [
+                    self.port(p or {}, rref.child("ports", j)) for j, p in enumerate(ports_raw)
+                ]
                 ports = tuple(s for s in specs if s is not None)
             out.append(Rule(Action.ALLOW, peers, ports, None, rref))
         return tuple(out)
@@ -211,7 +230,9 @@ class _Reader:
         ingress: Any = NOT_GOVERNED
         egress: Any = NOT_GOVERNED
         if "Ingress" in types:
-            ingress = Governed(self.rules(spec.get("ingress"), sref.child("ingress"), "from", ns), True)
+            ingress = Governed(
+                self.rules(spec.get("ingress"), sref.child("ingress"), "from", ns), True
+            )
         if "Egress" in types:
             egress = Governed(self.rules(spec.get("egress"), sref.child("egress"), "to", ns), True)
         if self.problems or subject_sel is None:
@@ -238,7 +259,10 @@ def lint(doc: Document) -> list[Diagnostic]:
         for key, kind in (("ingress", "Ingress"), ("egress", "Egress")):
             if spec.get(key) and kind not in types:
                 out.append(
-                    Diagnostic(doc.source.child("spec", key), f"{key} rules are ignored: {kind!r} is not in policyTypes")
+                    Diagnostic(
+                        doc.source.child("spec", key),
+                        f"{key} rules are ignored: {kind!r} is not in policyTypes",
+                    )
                 )
     elif spec.get("egress") is not None and not spec.get("ingress"):
         out.append(
@@ -275,7 +299,14 @@ class _Writer:
         self.options = options
         self.losses: list[Loss] = []
 
-    def loss(self, effect: Effect, treatment: Treatment, feature: Feature, ref: SourceRef | None, msg: str) -> None:
+    def loss(
+        self,
+        effect: Effect,
+        treatment: Treatment,
+        feature: Feature,
+        ref: SourceRef | None,
+        msg: str,
+    ) -> None:
         self.losses.append(Loss(effect, treatment, feature, ref, msg))
 
     def ip_peers(self, ip: IpMatch, ref: SourceRef | None) -> list[dict[str, Any]]:
@@ -299,7 +330,9 @@ class _Writer:
             out.append({"ipBlock": block})
         return out
 
-    def peer(self, peer: Peer, policy_ns: str, ref: SourceRef | None) -> list[dict[str, Any]] | None:
+    def peer(
+        self, peer: Peer, policy_ns: str, ref: SourceRef | None
+    ) -> list[dict[str, Any]] | None:
         """k8s peers OR-ing to this IR peer; None when it cannot be expressed."""
         unsupported = [
             (peer.not_pods, Feature.NOT_SELECTOR),
@@ -311,11 +344,23 @@ class _Writer:
         ]
         for value, feature in unsupported:
             if value is not None:
-                self.loss(Effect.NARROWED, Treatment.DROPPED, feature, ref, f"Kubernetes has no {feature.value} peer; the peer was dropped")
+                self.loss(
+                    Effect.NARROWED,
+                    Treatment.DROPPED,
+                    feature,
+                    ref,
+                    f"Kubernetes has no {feature.value} peer; the peer was dropped",
+                )
                 return None
         if peer.ip is not None:
             if peer.wants_pod:
-                self.loss(Effect.NARROWED, Treatment.DROPPED, Feature.IPBLOCK, ref, "a peer that is both a pod selector and a CIDR cannot be expressed; dropped")
+                self.loss(
+                    Effect.NARROWED,
+                    Treatment.DROPPED,
+                    Feature.IPBLOCK,
+                    ref,
+                    "a peer that is both a pod selector and a CIDR cannot be expressed; dropped",
+                )
                 return None
             return self.ip_peers(peer.ip, ref)
         ns_sel: Selector | None = peer.namespace_selector
@@ -327,7 +372,13 @@ class _Writer:
             pod_terms = to_label_selectors(peer.pods) if peer.pods is not None else (None,)
             ns_terms = to_label_selectors(ns_sel) if ns_sel is not None else (None,)
         except SelectorNotExpressible as exc:
-            self.loss(Effect.NARROWED, Treatment.DROPPED, Feature.SELECTOR_EXPRESSION, ref, f"{exc}; the peer was dropped")
+            self.loss(
+                Effect.NARROWED,
+                Treatment.DROPPED,
+                Feature.SELECTOR_EXPRESSION,
+                ref,
+                f"{exc}; the peer was dropped",
+            )
             return None
         out = []
         for pod in pod_terms:
@@ -349,7 +400,13 @@ class _Writer:
         dropped = []
         for spec in rule.ports:  # type: ignore[union-attr]
             if spec.not_named:
-                self.loss(Effect.NARROWED, Treatment.DROPPED, Feature.NOT_PORTS, ref, "named notPorts cannot be expressed; the port spec was dropped")
+                self.loss(
+                    Effect.NARROWED,
+                    Treatment.DROPPED,
+                    Feature.NOT_PORTS,
+                    ref,
+                    "named notPorts cannot be expressed; the port spec was dropped",
+                )
                 continue
             protos = [p for p in (6, 17, 132) if p in spec.protocols]
             other = spec.protocols - IntervalSet.of((6, 6), (17, 17), (132, 132))
@@ -369,13 +426,25 @@ class _Writer:
                 for named in sorted(spec.named):
                     out.append({"protocol": name, "port": named})
         if dropped:
-            self.loss(Effect.NARROWED, Treatment.DROPPED, Feature.PROTOCOL, ref, f"protocols {', '.join(dropped)} have no Kubernetes form; dropped from the rule")
+            self.loss(
+                Effect.NARROWED,
+                Treatment.DROPPED,
+                Feature.PROTOCOL,
+                ref,
+                f"protocols {', '.join(dropped)} have no Kubernetes form; dropped from the rule",
+            )
         return out
 
     def rule(self, rule: Rule, direction: Direction, policy_ns: str) -> dict[str, Any] | None:
         ref = rule.source
         if rule.l7 is not None:
-            self.loss(Effect.WIDENED, Treatment.APPROXIMATED, Feature.L7_HTTP, ref, "L7 constraints dropped: the rule allows the whole L4 connection")
+            self.loss(
+                Effect.WIDENED,
+                Treatment.APPROXIMATED,
+                Feature.L7_HTTP,
+                ref,
+                "L7 constraints dropped: the rule allows the whole L4 connection",
+            )
         out: dict[str, Any] = {}
         key = "from" if direction is Direction.INGRESS else "to"
         if rule.peers is not ANY_PEER and not any(_unconstrained(p) for p in rule.peers):  # type: ignore[union-attr]
@@ -398,17 +467,41 @@ class _Writer:
         rules = pol.direction(direction)
         assert isinstance(rules, Governed)
         if not rules.isolates:
-            self.loss(Effect.NARROWED, Treatment.APPROXIMATED, Feature.ALLOW_WITHOUT_ISOLATION, pol.source, f"{direction.value} of {pol.id} allows without isolating; a NetworkPolicy always isolates")
+            self.loss(
+                Effect.NARROWED,
+                Treatment.APPROXIMATED,
+                Feature.ALLOW_WITHOUT_ISOLATION,
+                pol.source,
+                f"{direction.value} of {pol.id} allows without isolating; a NetworkPolicy always isolates",
+            )
         out = []
         for rule in rules.rules:
             if rule.action is Action.LOG:
-                self.loss(Effect.NONE, Treatment.DROPPED, Feature.LOG_ACTION, rule.source, "log rule dropped")
+                self.loss(
+                    Effect.NONE,
+                    Treatment.DROPPED,
+                    Feature.LOG_ACTION,
+                    rule.source,
+                    "log rule dropped",
+                )
                 continue
             if rule.action is Action.DENY:
-                self.loss(Effect.WIDENED, Treatment.DROPPED, Feature.DENY_ACTION, rule.source, "Kubernetes has no deny; the rule was dropped")
+                self.loss(
+                    Effect.WIDENED,
+                    Treatment.DROPPED,
+                    Feature.DENY_ACTION,
+                    rule.source,
+                    "Kubernetes has no deny; the rule was dropped",
+                )
                 continue
             if rule.action is Action.PASS:
-                self.loss(Effect.NARROWED, Treatment.DROPPED, Feature.PASS_ACTION, rule.source, "Kubernetes has no pass; the passed traffic is now dropped by isolation")
+                self.loss(
+                    Effect.NARROWED,
+                    Treatment.DROPPED,
+                    Feature.PASS_ACTION,
+                    rule.source,
+                    "Kubernetes has no pass; the passed traffic is now dropped by isolation",
+                )
                 continue
             converted = self.rule(rule, direction, ns)
             if converted is not None:
@@ -420,19 +513,43 @@ class _Writer:
             return [pol.subject.namespace]
         inv = self.options.inventory
         if inv is None:
-            self.loss(Effect.WIDENED, Treatment.DROPPED, Feature.CLUSTER_SCOPE, pol.source, f"cluster-wide policy {pol.id} needs an inventory to expand per namespace; dropped")
+            self.loss(
+                Effect.WIDENED,
+                Treatment.DROPPED,
+                Feature.CLUSTER_SCOPE,
+                pol.source,
+                f"cluster-wide policy {pol.id} needs an inventory to expand per namespace; dropped",
+            )
             return None
         sel = pol.subject.namespace_selector
         names = [ns.name for ns in inv.namespaces if sel is None or sel.matches(ns.labels)]
-        self.loss(Effect.INVENTORY_DEPENDENT, Treatment.EXPANDED, Feature.CLUSTER_SCOPE, pol.source, f"cluster-wide policy {pol.id} expanded to namespaces {', '.join(names) or '(none)'}; new namespaces are not covered")
+        self.loss(
+            Effect.INVENTORY_DEPENDENT,
+            Treatment.EXPANDED,
+            Feature.CLUSTER_SCOPE,
+            pol.source,
+            f"cluster-wide policy {pol.id} expanded to namespaces {', '.join(names) or '(none)'}; new namespaces are not covered",
+        )
         return names
 
     def policy(self, pol: Policy) -> Iterator[dict[str, Any]]:
         if pol.layer is not Layer.NETWORK:
-            self.loss(Effect.WIDENED, Treatment.DROPPED, Feature.LAYER, pol.source, f"{pol.layer.value} layer policy {pol.id} has no Kubernetes form; dropped")
+            self.loss(
+                Effect.WIDENED,
+                Treatment.DROPPED,
+                Feature.LAYER,
+                pol.source,
+                f"{pol.layer.value} layer policy {pol.id} has no Kubernetes form; dropped",
+            )
             return
         if pol.subject.service_accounts is not None or pol.subject.security_group is not None:
-            self.loss(Effect.WIDENED, Treatment.DROPPED, Feature.SERVICE_ACCOUNT, pol.source, f"policy {pol.id} selects by service account or security group; dropped")
+            self.loss(
+                Effect.WIDENED,
+                Treatment.DROPPED,
+                Feature.SERVICE_ACCOUNT,
+                pol.source,
+                f"policy {pol.id} selects by service account or security group; dropped",
+            )
             return
         namespaces = self.subject_namespaces(pol)
         if namespaces is None:
@@ -440,12 +557,21 @@ class _Writer:
         try:
             subjects = to_label_selectors(pol.subject.selector)
         except SelectorNotExpressible as exc:
-            self.loss(Effect.WIDENED, Treatment.DROPPED, Feature.SELECTOR_EXPRESSION, pol.source, f"policy {pol.id}: {exc}; dropped")
+            self.loss(
+                Effect.WIDENED,
+                Treatment.DROPPED,
+                Feature.SELECTOR_EXPRESSION,
+                pol.source,
+                f"policy {pol.id}: {exc}; dropped",
+            )
             return
         for ns in namespaces:
             types = []
             spec_rules: dict[str, list[dict[str, Any]]] = {}
-            for direction, key, kind in ((Direction.INGRESS, "ingress", "Ingress"), (Direction.EGRESS, "egress", "Egress")):
+            for direction, key, kind in (
+                (Direction.INGRESS, "ingress", "Ingress"),
+                (Direction.EGRESS, "egress", "Egress"),
+            ):
                 if isinstance(pol.direction(direction), Governed):
                     types.append(kind)
                     spec_rules[key] = self.direction(pol, direction, ns)
@@ -472,7 +598,13 @@ def _unconstrained(peer: Peer) -> bool:
 def _tier_losses(ps: PolicySet, writer: _Writer) -> None:
     tiers = {p.tier for p in ps}
     if len(tiers) > 1:
-        writer.loss(Effect.WIDENED, Treatment.APPROXIMATED, Feature.TIER, None, f"policies of tiers {', '.join(sorted(tiers))} were merged into one allow-union; tier boundaries (end-of-tier drops) are lost")
+        writer.loss(
+            Effect.WIDENED,
+            Treatment.APPROXIMATED,
+            Feature.TIER,
+            None,
+            f"policies of tiers {', '.join(sorted(tiers))} were merged into one allow-union; tier boundaries (end-of-tier drops) are lost",
+        )
 
 
 class KubernetesTranslator:
@@ -512,7 +644,9 @@ class KubernetesTranslator:
             raise InputError(problems)
         return Translation(PolicySet(tuple(policies)), FidelityReport(FORMAT, "canonical"))
 
-    def from_canonical(self, policies: PolicySet, options: RenderOptions = RenderOptions()) -> Translation[list[dict[str, Any]]]:
+    def from_canonical(
+        self, policies: PolicySet, options: RenderOptions = _DEFAULT_OPTIONS
+    ) -> Translation[list[dict[str, Any]]]:
         writer = _Writer(options)
         _tier_losses(policies, writer)
         docs = [doc for pol in policies for doc in writer.policy(pol)]

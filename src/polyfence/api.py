@@ -1,10 +1,10 @@
 """Library entry points for migration scripts: load, convert (verified), compare, explain.
 
-    >>> import polyfence
-    >>> bundle = polyfence.load(["examples/basic"])          # doctest: +SKIP
-    >>> result = polyfence.convert(bundle, to="kubernetes")  # doctest: +SKIP
-    >>> result.report.exact                                   # doctest: +SKIP
-    True
+>>> import polyfence
+>>> bundle = polyfence.load(["examples/basic"])          # doctest: +SKIP
+>>> result = polyfence.convert(bundle, to="kubernetes")  # doctest: +SKIP
+>>> result.report.exact                                   # doctest: +SKIP
+True
 """
 
 from __future__ import annotations
@@ -78,11 +78,16 @@ def load(
         fmt = reg.detect(doc)
         if fmt is None:
             unknown.append(
-                Diagnostic(doc.source, f"unknown document kind {doc.api_version}/{doc.kind}: no translator reads it")
+                Diagnostic(
+                    doc.source,
+                    f"unknown document kind {doc.api_version}/{doc.kind}: no translator reads it",
+                )
             )
             continue
         if forced is not None and fmt != forced:
-            unknown.append(Diagnostic(doc.source, f"{doc.kind} is {fmt}, not {forced} as --from says"))
+            unknown.append(
+                Diagnostic(doc.source, f"{doc.kind} is {fmt}, not {forced} as --from says")
+            )
             continue
         by_format.setdefault(fmt, []).append(doc)
     problems = read_problems + unknown
@@ -106,7 +111,9 @@ def load(
     return Bundle(tuple(docs), policies, tuple(by_format), inventory)
 
 
-def _inventory_for(bundle_inv: Inventory, extra: Inventory | None, sets: Sequence[PolicySet]) -> tuple[Inventory, str]:
+def _inventory_for(
+    bundle_inv: Inventory, extra: Inventory | None, sets: Sequence[PolicySet]
+) -> tuple[Inventory, str]:
     inv = bundle_inv if extra is None else bundle_inv.merge(extra)
     if inv.endpoints:
         return inv, "given"
@@ -136,7 +143,9 @@ def convert(
         policies, base_inv, source_format = source, Inventory(), "canonical"
     target = reg.get(to)
     inv_for_render = base_inv if inventory is None else base_inv.merge(inventory)
-    rendered = target.from_canonical(policies, RenderOptions(inventory=inv_for_render if inv_for_render.endpoints else None))
+    rendered = target.from_canonical(
+        policies, RenderOptions(inventory=inv_for_render if inv_for_render.endpoints else None)
+    )
     report = replace(rendered.report, source_format=source_format, target_format=target.name)
     back = policies
     if verify:
@@ -146,7 +155,9 @@ def convert(
         cmp = _compare(policies, back, inv, profile)
         report = replace(
             report,
-            verification=Verification(cmp.relation.value, kind, tuple(w.to_dict() for w in cmp.witnesses)),
+            verification=Verification(
+                cmp.relation.value, kind, tuple(w.to_dict() for w in cmp.witnesses)
+            ),
         )
     if report.widens and not allow_widening:
         raise LossyTranslationError(
@@ -154,7 +165,9 @@ def convert(
             report,
         )
     if exact and not report.exact:
-        raise LossyTranslationError(f"refused: the {target.name} output is not exact (--exact)", report)
+        raise LossyTranslationError(
+            f"refused: the {target.name} output is not exact (--exact)", report
+        )
     return ConversionResult(rendered.value, report, back)
 
 
@@ -200,7 +213,9 @@ def _endpoint(inv: Inventory, ref: str) -> Endpoint | str:
         return ref
     found = inv.find(ref)
     if found is None:
-        raise InputError([Diagnostic(_ref(0).__class__("<arguments>"), f"no endpoint {ref!r} in the inventory")])
+        raise InputError(
+            [Diagnostic(_ref(0).__class__("<arguments>"), f"no endpoint {ref!r} in the inventory")]
+        )
     return found
 
 
@@ -221,7 +236,10 @@ def explain(
     number, _, proto = port.partition("/")
     try:
         conn = Connection(
-            _endpoint(inv, src), _endpoint(inv, dst), protocol_number(proto or "TCP"), int(number) if number else None
+            _endpoint(inv, src),
+            _endpoint(inv, dst),
+            protocol_number(proto or "TCP"),
+            int(number) if number else None,
         )
     except ValueError as exc:
         raise InputError([Diagnostic(_ref(0).__class__("<arguments>"), str(exc))]) from None

@@ -61,8 +61,10 @@ def _handle(func: F) -> F:
 
 
 def _print_report(report: FidelityReport, stream: Any) -> None:
-    lines = [f"fidelity {report.source_format} -> {report.target_format}: "
-             + ("exact" if report.exact else ("WIDENS" if report.widens else "lossy"))]
+    lines = [
+        f"fidelity {report.source_format} -> {report.target_format}: "
+        + ("exact" if report.exact else ("WIDENS" if report.widens else "lossy"))
+    ]
     for loss in report.losses:
         lines.append(f"  - {loss}")
     ver = report.verification
@@ -70,7 +72,10 @@ def _print_report(report: FidelityReport, stream: Any) -> None:
         lines.append(f"  verification ({ver.inventory} inventory): {ver.relation}")
         for w in ver.witnesses:
             port = "" if w.get("port") is None else f"/{w['port']}"
-            lines.append(f"    witness: {w['src']} -> {w['dst']} {w['protocol']}{port} allowed only by {'output' if w['allowed_by'] == 'b' else 'source'}")
+            by = "output" if w["allowed_by"] == "b" else "source"
+            lines.append(
+                f"    witness: {w['src']} -> {w['dst']} {w['protocol']}{port} allowed only by {by}"
+            )
     print("\n".join(lines), file=stream)
 
 
@@ -95,15 +100,45 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--from", "from_format", metavar="FMT", help="Force the input format (default: detect by apiVersion/kind).")
-@click.option("--to", "to_format", metavar="FMT", required=True, help="Target format: kubernetes (k8s), canonical.")
-@click.option("--inventory", "inventory", multiple=True, metavar="PATH", help="Cluster objects to verify and expand on.")
-@click.option("--allow-widening", is_flag=True, help="Accept output that allows more than the source.")
+@click.option(
+    "--from",
+    "from_format",
+    metavar="FMT",
+    help="Force the input format (default: detect by apiVersion/kind).",
+)
+@click.option(
+    "--to",
+    "to_format",
+    metavar="FMT",
+    required=True,
+    help="Target format: kubernetes (k8s), canonical.",
+)
+@click.option(
+    "--inventory",
+    "inventory",
+    multiple=True,
+    metavar="PATH",
+    help="Cluster objects to verify and expand on.",
+)
+@click.option(
+    "--allow-widening", is_flag=True, help="Accept output that allows more than the source."
+)
 @click.option("--exact", is_flag=True, help="Refuse any loss at all.")
-@click.option("-o", "--output", metavar="FILE|DIR", help="Write here (a directory gets one file per document).")
-@click.option("--output-format", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
-@click.option("--report", "report_path", metavar="FILE.json", help="Write the fidelity report as JSON.")
-@click.option("--no-verify", is_flag=True, help="Skip re-reading and comparing the output with the engine.")
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE|DIR",
+    help="Write here (a directory gets one file per document).",
+)
+@click.option(
+    "--output-format", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True
+)
+@click.option(
+    "--report", "report_path", metavar="FILE.json", help="Write the fidelity report as JSON."
+)
+@click.option(
+    "--no-verify", is_flag=True, help="Skip re-reading and comparing the output with the engine."
+)
 @_handle
 def convert(
     paths: tuple[str, ...],
@@ -124,7 +159,14 @@ def convert(
     bundle = api.load(paths, from_format=from_format)
     inv = _inventory(inventory)
     try:
-        result = api.convert(bundle, to_format, inventory=inv, allow_widening=allow_widening, exact=exact, verify=not no_verify)
+        result = api.convert(
+            bundle,
+            to_format,
+            inventory=inv,
+            allow_widening=allow_widening,
+            exact=exact,
+            verify=not no_verify,
+        )
     except LossyTranslationError as exc:
         if report_path:
             write_atomic(report_path, json.dumps(exc.report.to_dict(), indent=2) + "\n")
@@ -135,7 +177,9 @@ def convert(
         suffix = ".json" if output_format == "json" else ".yaml"
         for i, doc in enumerate(result.documents):
             meta = doc.get("metadata") or {}
-            stem = "-".join(str(x) for x in (meta.get("namespace"), meta.get("name") or f"doc{i}") if x)
+            stem = "-".join(
+                str(x) for x in (meta.get("namespace"), meta.get("name") or f"doc{i}") if x
+            )
             write_atomic(Path(output) / f"{stem}{suffix}", dump([doc], output_format))
     elif output:
         write_atomic(output, dump(result.documents, output_format))
@@ -153,10 +197,17 @@ def validate(paths: tuple[str, ...], from_format: str | None) -> None:
     from polyfence.translators import kubernetes
 
     bundle = api.load(paths, from_format=from_format)
-    warnings = [w for doc in bundle.documents if kubernetes.KubernetesTranslator().accepts(doc) for w in kubernetes.lint(doc)]
+    warnings = [
+        w
+        for doc in bundle.documents
+        if kubernetes.KubernetesTranslator().accepts(doc)
+        for w in kubernetes.lint(doc)
+    ]
     for w in warnings:
         _err(f"warning: {w}")
-    click.echo(f"ok: {len(bundle.policies)} policies, {len(bundle.inventory.endpoints)} endpoints, {len(warnings)} warnings")
+    click.echo(
+        f"ok: {len(bundle.policies)} policies, {len(bundle.inventory.endpoints)} endpoints, {len(warnings)} warnings"
+    )
 
 
 @cli.command()
@@ -166,7 +217,9 @@ def validate(paths: tuple[str, ...], from_format: str | None) -> None:
 @click.option("--port", required=True, metavar="PORT[/PROTO]")
 @click.option("--inventory", "inventory", multiple=True, metavar="PATH")
 @_handle
-def explain(paths: tuple[str, ...], src: str, dst: str, port: str, inventory: tuple[str, ...]) -> None:
+def explain(
+    paths: tuple[str, ...], src: str, dst: str, port: str, inventory: tuple[str, ...]
+) -> None:
     """Why is a connection allowed or denied."""
     bundle = api.load(paths)
     conn, result = api.explain(bundle, src, dst, port, inventory=_inventory(inventory))
@@ -178,7 +231,9 @@ def explain(paths: tuple[str, ...], src: str, dst: str, port: str, inventory: tu
 @click.argument("a")
 @click.argument("b")
 @click.option("--inventory", "inventory", multiple=True, metavar="PATH")
-@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @_handle
 def compare(a: str, b: str, inventory: tuple[str, ...], output_format: str) -> None:
     """Compare the connectivity of policy sets A and B: exit 0 equivalent, 4 otherwise."""
@@ -186,7 +241,9 @@ def compare(a: str, b: str, inventory: tuple[str, ...], output_format: str) -> N
     if output_format == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        click.echo(f"{result.relation.value} ({result.pairs_compared} endpoint-class pairs compared)")
+        click.echo(
+            f"{result.relation.value} ({result.pairs_compared} endpoint-class pairs compared)"
+        )
         for w in result.witnesses:
             click.echo(f"  witness: {w}")
     if result.relation is not api.Relation.EQUIVALENT:
@@ -196,10 +253,17 @@ def compare(a: str, b: str, inventory: tuple[str, ...], output_format: str) -> N
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--inventory", "inventory", multiple=True, metavar="PATH")
-@click.option("--output-format", type=click.Choice(["text", "json", "csv", "dot"]), default="text", show_default=True)
+@click.option(
+    "--output-format",
+    type=click.Choice(["text", "json", "csv", "dot"]),
+    default="text",
+    show_default=True,
+)
 @click.option("-o", "--output", metavar="FILE")
 @_handle
-def connectivity(paths: tuple[str, ...], inventory: tuple[str, ...], output_format: str, output: str | None) -> None:
+def connectivity(
+    paths: tuple[str, ...], inventory: tuple[str, ...], output_format: str, output: str | None
+) -> None:
     """Every allowed connection between endpoints (and external address blocks)."""
     conn = api.connectivity(api.load(paths), inventory=_inventory(inventory))
     from polyfence.semantics.connset import FULL
@@ -207,7 +271,11 @@ def connectivity(paths: tuple[str, ...], inventory: tuple[str, ...], output_form
     rows = [(s, d, c.by_protocol(), c == FULL) for s, d, c in conn.endpoint_pairs()]
     buf = io.StringIO()
     if output_format == "json":
-        json.dump({"connections": [{"src": s, "dst": d, "allowed": a} for s, d, a, _ in rows]}, buf, indent=2)
+        json.dump(
+            {"connections": [{"src": s, "dst": d, "allowed": a} for s, d, a, _ in rows]},
+            buf,
+            indent=2,
+        )
         buf.write("\n")
     elif output_format == "csv":
         writer = csv.writer(buf)
@@ -224,7 +292,9 @@ def connectivity(paths: tuple[str, ...], inventory: tuple[str, ...], output_form
         buf.write("}\n")
     else:
         for s, d, a, everything in rows:
-            shown = "all traffic" if everything else ", ".join(f"{p} {v}" for p, v in a.items() if v)
+            shown = (
+                "all traffic" if everything else ", ".join(f"{p} {v}" for p, v in a.items() if v)
+            )
             buf.write(f"{s} -> {d}: {shown}\n")
     if output:
         write_atomic(output, buf.getvalue())
@@ -258,7 +328,11 @@ def formats() -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="polyfence", standalone_mode=True)
+        cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="polyfence",
+            standalone_mode=True,
+        )
     except KeyboardInterrupt:  # pragma: no cover
         sys.exit(130)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 from polyfence.model.provenance import SourceRef
@@ -26,7 +26,7 @@ class Treatment(Enum):
     EXPANDED = "expanded"  # resolved against the inventory (enumerated pods, ports, CIDRs)
 
 
-class Feature(str, Enum):
+class Feature(StrEnum):
     """One shared vocabulary of constructs, used by every translator's losses and capability table."""
 
     DENY_ACTION = "deny-action"
@@ -128,7 +128,10 @@ class FidelityReport:
     @property
     def widens(self) -> bool:
         """Whether the output may allow more than the input."""
-        if self.verification is not None and self.verification.relation in ("wider", "incomparable"):
+        if self.verification is not None and self.verification.relation in (
+            "wider",
+            "incomparable",
+        ):
             return True
         return any(loss.effect is Effect.WIDENED for loss in self.losses)
 

@@ -162,24 +162,36 @@ def build_inventory(
     )
 
 
-def _labels(value: Any, where: Document, pointer: str, problems: list[Diagnostic]) -> dict[str, str]:
+def _labels(
+    value: Any, where: Document, pointer: str, problems: list[Diagnostic]
+) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
-        problems.append(Diagnostic(where.source.child(*pointer.split("/")[1:]), "labels must be a map of strings"))
+        problems.append(
+            Diagnostic(
+                where.source.child(*pointer.split("/")[1:]), "labels must be a map of strings"
+            )
+        )
         return {}
     return dict(value)
 
 
 def _named_ports(pod_spec: Mapping[str, Any]) -> tuple[NamedPort, ...]:
     out: list[NamedPort] = []
-    for container in list(pod_spec.get("containers") or []) + list(pod_spec.get("initContainers") or []):
+    for container in list(pod_spec.get("containers") or []) + list(
+        pod_spec.get("initContainers") or []
+    ):
         if not isinstance(container, dict):
             continue
         for port in container.get("ports") or []:
-            if isinstance(port, dict) and port.get("name") and isinstance(port.get("containerPort"), int):
+            if (
+                isinstance(port, dict)
+                and port.get("name")
+                and isinstance(port.get("containerPort"), int)
+            ):
                 try:
                     proto = protocol_number(port.get("protocol") or "TCP")
                 except ValueError:
@@ -265,12 +277,18 @@ def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
             ips = tuple(
                 str(a["address"])
                 for a in addresses
-                if isinstance(a, dict) and a.get("type") in ("InternalIP", "ExternalIP") and _valid_ip(a.get("address"))
+                if isinstance(a, dict)
+                and a.get("type") in ("InternalIP", "ExternalIP")
+                and _valid_ip(a.get("address"))
             )
             nodes.append(Endpoint("Node", None, name, labels, None, ips))
         elif kind == "Service":
             spec = doc.data.get("spec") or {}
-            ips = tuple(str(ip) for ip in spec.get("clusterIPs") or [spec.get("clusterIP")] if ip and _valid_ip(ip))
+            ips = tuple(
+                str(ip)
+                for ip in spec.get("clusterIPs") or [spec.get("clusterIP")]
+                if ip and _valid_ip(ip)
+            )
             sel = spec.get("selector")
             services.append(Service(ns, name, dict(sel) if isinstance(sel, dict) else None, ips))
         elif kind == "ServiceAccount":
@@ -286,4 +304,6 @@ def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
     if problems:
         raise InputError(problems)
     endpoints = pods if pods else workloads
-    return build_inventory(namespaces, [*endpoints, *nodes], services, sa_labels, external, tuple(external_names))
+    return build_inventory(
+        namespaces, [*endpoints, *nodes], services, sa_labels, external, tuple(external_names)
+    )

@@ -55,7 +55,9 @@ class Translator(Protocol):
         ...
 
     def from_canonical(
-        self, policies: PolicySet, options: RenderOptions = RenderOptions()
+        self,
+        policies: PolicySet,
+        options: RenderOptions = ...,  # type: ignore[assignment]
     ) -> Translation[list[dict[str, Any]]]:
         """Render the IR as documents of this format."""
         ...

@@ -56,7 +56,11 @@ def test_output_directory(tmp_path: Path) -> None:
     code, _, err = run("convert", "--to", "kubernetes", str(EXAMPLES / "shop"), "-o", str(out_dir))
     assert code == 0, err
     assert sorted(p.name for p in out_dir.iterdir()) == [
-        "shop-allow-dns.yaml", "shop-api.yaml", "shop-db.yaml", "shop-default-deny.yaml", "shop-frontend.yaml",
+        "shop-allow-dns.yaml",
+        "shop-api.yaml",
+        "shop-db.yaml",
+        "shop-default-deny.yaml",
+        "shop-frontend.yaml",
     ]
 
 
@@ -66,11 +70,29 @@ BAD_INPUTS = {
     "scalar": ("- 1\n- 2\n", "expected a mapping"),
     "unknown-kind": ("apiVersion: v9\nkind: Gizmo\nmetadata: {name: x}\n", "unknown document kind"),
     "wrong-type": (GOOD.replace("{matchLabels: {app: web}}", "[1]"), "/spec/podSelector"),
-    "unknown-field": (GOOD.replace("podSelector: {matchLabels: {app: web}}", "podSelector: {}\n  bogus: 1"), "bogus"),
-    "except-outside": (GOOD.replace("{podSelector: {matchLabels: {app: fe}}}", "{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/8]}}"), "/spec/ingress/0/from/0/ipBlock/except/0"),
-    "endport-below": (GOOD.replace("{port: 80}", "{port: 80, endPort: 70}"), "/spec/ingress/0/ports/0/endPort"),
-    "bad-cidr": (GOOD.replace("{podSelector: {matchLabels: {app: fe}}}", "{ipBlock: {cidr: 10.0.0.0/33}}"), "/spec/ingress/0/from/0/ipBlock/cidr"),
-    "bad-operator": (GOOD.replace("{matchLabels: {app: fe}}", "{matchExpressions: [{key: a, operator: Near}]}"), "operator"),
+    "unknown-field": (
+        GOOD.replace("podSelector: {matchLabels: {app: web}}", "podSelector: {}\n  bogus: 1"),
+        "bogus",
+    ),
+    "except-outside": (
+        GOOD.replace(
+            "{podSelector: {matchLabels: {app: fe}}}",
+            "{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/8]}}",
+        ),
+        "/spec/ingress/0/from/0/ipBlock/except/0",
+    ),
+    "endport-below": (
+        GOOD.replace("{port: 80}", "{port: 80, endPort: 70}"),
+        "/spec/ingress/0/ports/0/endPort",
+    ),
+    "bad-cidr": (
+        GOOD.replace("{podSelector: {matchLabels: {app: fe}}}", "{ipBlock: {cidr: 10.0.0.0/33}}"),
+        "/spec/ingress/0/from/0/ipBlock/cidr",
+    ),
+    "bad-operator": (
+        GOOD.replace("{matchLabels: {app: fe}}", "{matchExpressions: [{key: a, operator: Near}]}"),
+        "operator",
+    ),
 }
 
 
@@ -111,27 +133,46 @@ def test_widening_refused_exit_4_nothing_written(tmp_path: Path) -> None:
         "apiVersion": "polyfence.dev/v1alpha1",
         "kind": "PolicySet",
         "tiers": [{"name": "default", "order": 1000000, "defaultAction": "deny"}],
-        "policies": [{
-            "format": "calico", "namespace": "prod", "name": "deny-then-allow", "tier": "default",
-            "order": 100, "layer": "network", "labels": {},
-            "subject": {"namespace": "prod", "selector": "all()"},
-            "ingress": {"governed": True, "isolates": True, "rules": [
-                {"action": "deny", "peers": [{"ip": {"nets": ["10.0.0.0/8"], "notNets": []}}], "ports": "any"},
-                {"action": "allow", "peers": "any", "ports": "any"},
-            ]},
-            "egress": {"governed": False},
-        }],
+        "policies": [
+            {
+                "format": "calico",
+                "namespace": "prod",
+                "name": "deny-then-allow",
+                "tier": "default",
+                "order": 100,
+                "layer": "network",
+                "labels": {},
+                "subject": {"namespace": "prod", "selector": "all()"},
+                "ingress": {
+                    "governed": True,
+                    "isolates": True,
+                    "rules": [
+                        {
+                            "action": "deny",
+                            "peers": [{"ip": {"nets": ["10.0.0.0/8"], "notNets": []}}],
+                            "ports": "any",
+                        },
+                        {"action": "allow", "peers": "any", "ports": "any"},
+                    ],
+                },
+                "egress": {"governed": False},
+            }
+        ],
     }
     src = tmp_path / "c.json"
     src.write_text(json.dumps(canonical))
     out_file = tmp_path / "out.yaml"
     report = tmp_path / "r.json"
-    code, _, err = run("convert", "--to", "kubernetes", str(src), "-o", str(out_file), "--report", str(report))
+    code, _, err = run(
+        "convert", "--to", "kubernetes", str(src), "-o", str(out_file), "--report", str(report)
+    )
     assert code == 4, err
     assert not out_file.exists()
     assert "deny-action" in err and "refused" in err
     assert json.loads(report.read_text())["widens"] is True
-    code, _, err = run("convert", "--to", "kubernetes", str(src), "-o", str(out_file), "--allow-widening")
+    code, _, err = run(
+        "convert", "--to", "kubernetes", str(src), "-o", str(out_file), "--allow-widening"
+    )
     assert code == 0 and out_file.exists()
     code, _, _ = run("convert", "--to", "kubernetes", str(src), "--allow-widening", "--exact")
     assert code == 4
@@ -152,9 +193,20 @@ def test_compare_equivalent_and_different(tmp_path: Path) -> None:
 
 
 def test_explain_and_connectivity() -> None:
-    code, out, _ = run("explain", str(EXAMPLES / "shop"), "--src", "shop/api", "--dst", "shop/db", "--port", "5432")
+    code, out, _ = run(
+        "explain", str(EXAMPLES / "shop"), "--src", "shop/api", "--dst", "shop/db", "--port", "5432"
+    )
     assert code == 0 and "ALLOWED" in out and "shop/db" in out
-    code, out, _ = run("explain", str(EXAMPLES / "shop"), "--src", "shop/frontend", "--dst", "shop/db", "--port", "5432/TCP")
+    code, out, _ = run(
+        "explain",
+        str(EXAMPLES / "shop"),
+        "--src",
+        "shop/frontend",
+        "--dst",
+        "shop/db",
+        "--port",
+        "5432/TCP",
+    )
     assert code == 0 and "DENIED" in out
     code, out, _ = run("connectivity", str(EXAMPLES / "shop"), "--output-format", "json")
     assert code == 0

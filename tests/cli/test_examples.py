@@ -22,7 +22,9 @@ def test_readme_main_job_converts_examples() -> None:
 def test_migration_script(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "migrate.py"), str(tmp_path)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "shop: 5 policies, exact=True, engine says equivalent" in proc.stdout

@@ -26,7 +26,13 @@ from tests.strategies import PORTS, general_sets, inventories, k8s_policy_lists,
 pytestmark = pytest.mark.property
 
 EXTERNAL = ("10.1.2.200", "10.200.0.1", "192.168.1.1", "8.8.8.8", "fd00::1", "2001:db8::1")
-PROBES = [(6, p) for p in (*PORTS, 81, 444, 8480, 1)] + [(17, 53), (17, 80), (132, 80), (1, 8 * 256), (47, None)]
+PROBES = [(6, p) for p in (*PORTS, 81, 444, 8480, 1)] + [
+    (17, 53),
+    (17, 80),
+    (132, 80),
+    (1, 8 * 256),
+    (47, None),
+]
 
 
 def _remotes(inv: Inventory) -> list[Endpoint | str]:
@@ -59,12 +65,20 @@ def _brute_force_agrees(ps: PolicySet, inv: Inventory, profile: EvaluationProfil
             for proto, port in PROBES:
                 expected = verdict(ps, Connection(src, dst, proto, port), inv, profile).allowed
                 got = allowed.contains(proto, port)
-                assert got == expected, (src, dst, proto, port, verdict(ps, Connection(src, dst, proto, port), inv, profile).explain())
+                assert got == expected, (
+                    src,
+                    dst,
+                    proto,
+                    port,
+                    verdict(ps, Connection(src, dst, proto, port), inv, profile).explain(),
+                )
 
 
 @settings(max_examples=60, deadline=None)
 @given(docs=k8s_policy_lists(), inv=inventories(), ipblock_pods=st.booleans())
-def test_connectivity_matches_verdicts_kubernetes(docs: list[dict[str, Any]], inv: Inventory, ipblock_pods: bool) -> None:
+def test_connectivity_matches_verdicts_kubernetes(
+    docs: list[dict[str, Any]], inv: Inventory, ipblock_pods: bool
+) -> None:
     profile = EvaluationProfile(ipblock_matches_pods=ipblock_pods)
     _brute_force_agrees(to_ir(docs), inv, profile)
 

@@ -41,8 +41,14 @@ def docs_of(items: list[dict[str, Any]]) -> list[Document]:
 
 
 def k8s_validator(shared: Path) -> jsonschema.protocols.Validator:
-    schema = json.loads((shared / "upstream-schemas/k8s/networkpolicy-definitions-v1.36.0.json").read_text())
-    root = {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": "#/$defs/io.k8s.api.networking.v1.NetworkPolicy"}
+    schema = json.loads(
+        (shared / "upstream-schemas/k8s/networkpolicy-definitions-v1.36.0.json").read_text()
+    )
+    root = {
+        "$schema": schema["$schema"],
+        "$defs": schema["$defs"],
+        "$ref": "#/$defs/io.k8s.api.networking.v1.NetworkPolicy",
+    }
     return jsonschema.Draft202012Validator(root)
 
 
@@ -82,7 +88,9 @@ def test_empty_rule_allows_everything() -> None:
 
 
 def test_peer_forms() -> None:
-    text = POLICY + """  ingress:
+    text = (
+        POLICY
+        + """  ingress:
   - from:
     - podSelector: {matchLabels: {role: fe}}
     - namespaceSelector: {}
@@ -91,6 +99,7 @@ def test_peer_forms() -> None:
     - ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}
     ports: [{port: 53}, {protocol: UDP, port: 53}, {port: http}, {protocol: SCTP, port: 100, endPort: 200}, {protocol: UDP}]
 """
+    )
     (pol,) = read(text)
     (rule,) = pol.ingress.rules  # type: ignore[union-attr]
     p_pod, p_ns_all, p_both, p_ip = rule.peers  # type: ignore[misc]
@@ -110,14 +119,42 @@ def test_peer_forms() -> None:
 @pytest.mark.parametrize(
     ("spec_tail", "pointer", "needle"),
     [
-        ("  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/16]}}]}]", "/spec/ingress/0/from/0/ipBlock/except/0", "inside"),
-        ("  ingress: [{from: [{ipBlock: {cidr: 10.0.0.1/8}}]}]", "/spec/ingress/0/from/0/ipBlock/cidr", "host bits"),
-        ("  ingress: [{ports: [{port: 90, endPort: 80}]}]", "/spec/ingress/0/ports/0/endPort", "endPort"),
-        ("  ingress: [{ports: [{port: http, endPort: 80}]}]", "/spec/ingress/0/ports/0/endPort", "named"),
-        ("  ingress: [{ports: [{protocol: ICMP}]}]", "/spec/ingress/0/ports/0/protocol", "TCP, UDP or SCTP"),
+        (
+            "  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/16]}}]}]",
+            "/spec/ingress/0/from/0/ipBlock/except/0",
+            "inside",
+        ),
+        (
+            "  ingress: [{from: [{ipBlock: {cidr: 10.0.0.1/8}}]}]",
+            "/spec/ingress/0/from/0/ipBlock/cidr",
+            "host bits",
+        ),
+        (
+            "  ingress: [{ports: [{port: 90, endPort: 80}]}]",
+            "/spec/ingress/0/ports/0/endPort",
+            "endPort",
+        ),
+        (
+            "  ingress: [{ports: [{port: http, endPort: 80}]}]",
+            "/spec/ingress/0/ports/0/endPort",
+            "named",
+        ),
+        (
+            "  ingress: [{ports: [{protocol: ICMP}]}]",
+            "/spec/ingress/0/ports/0/protocol",
+            "TCP, UDP or SCTP",
+        ),
         ("  ingress: [{from: [{}]}]", "/spec/ingress/0/from/0", "peer"),
-        ("  ingress: [{from: [{podSelector: {matchExpressions: [{key: a, operator: Foo}]}}]}]", "/spec/ingress/0/from/0/podSelector/matchExpressions/0/operator", ""),
-        ("  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}, podSelector: {}}]}]", "/spec/ingress/0/from/0", "combined"),
+        (
+            "  ingress: [{from: [{podSelector: {matchExpressions: [{key: a, operator: Foo}]}}]}]",
+            "/spec/ingress/0/from/0/podSelector/matchExpressions/0/operator",
+            "",
+        ),
+        (
+            "  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}, podSelector: {}}]}]",
+            "/spec/ingress/0/from/0",
+            "combined",
+        ),
         ("  ingres: []", "", "ingres"),
         ("  ingress: [{ports: [{port: 0}]}]", "/spec/ingress/0/ports/0/port", "1-65535"),
     ],
@@ -126,19 +163,26 @@ def test_bad_input_names_the_field(spec_tail: str, pointer: str, needle: str) ->
     with pytest.raises(InputError) as info:
         read(POLICY + spec_tail + "\n")
     messages = [str(d) for d in info.value.diagnostics]
-    assert any(d.source.pointer.startswith(pointer) and needle in str(d) for d in info.value.diagnostics), messages
+    assert any(
+        d.source.pointer.startswith(pointer) and needle in str(d) for d in info.value.diagnostics
+    ), messages
     assert all(d.source.file == "t.yaml" and d.source.document == 0 for d in info.value.diagnostics)
 
 
 def test_all_problems_reported_at_once() -> None:
-    text = POLICY + "  ingress: [{from: [{ipBlock: {cidr: 10.0.0.1/8}}], ports: [{port: 9, endPort: 1}]}]\n"
+    text = (
+        POLICY
+        + "  ingress: [{from: [{ipBlock: {cidr: 10.0.0.1/8}}], ports: [{port: 9, endPort: 1}]}]\n"
+    )
     with pytest.raises(InputError) as info:
         read(text)
     assert len(info.value.diagnostics) == 2
 
 
 def test_lint_warnings() -> None:
-    doc = parse_text(POLICY + "  policyTypes: [Ingress]\n  egress: [{ports: [{port: 53}]}]\n", "t.yaml")[0]
+    doc = parse_text(
+        POLICY + "  policyTypes: [Ingress]\n  egress: [{ports: [{port: 53}]}]\n", "t.yaml"
+    )[0]
     messages = " | ".join(str(d) for d in lint(doc))
     assert "egress rules are ignored" in messages and "DNS also needs UDP" in messages
 
@@ -156,17 +200,29 @@ def _one_policy(rules: tuple[Any, ...], **kw: Any) -> PolicySet:
 @pytest.mark.parametrize(
     ("rule", "effect", "feature"),
     [
-        (Governed.__init__ and None, None, None),
-    ][:0]
-    + [
         (dict(action=Action.DENY), Effect.WIDENED, "deny-action"),
         (dict(action=Action.PASS), Effect.NARROWED, "pass-action"),
         (dict(action=Action.LOG), Effect.NONE, "log-action"),
         (dict(ports=(PortSpec.single(1),)), Effect.NARROWED, "protocol"),
-        (dict(peers=(Peer(fqdn=None, entity=__import__("polyfence.model.peers", fromlist=["Entity"]).Entity.WORLD),)), Effect.NARROWED, "entity"),
+        (
+            dict(
+                peers=(
+                    Peer(
+                        fqdn=None,
+                        entity=__import__(
+                            "polyfence.model.peers", fromlist=["Entity"]
+                        ).Entity.WORLD,
+                    ),
+                )
+            ),
+            Effect.NARROWED,
+            "entity",
+        ),
     ],
 )
-def test_inexpressible_constructs_are_reported(rule: dict[str, Any], effect: Effect, feature: str) -> None:
+def test_inexpressible_constructs_are_reported(
+    rule: dict[str, Any], effect: Effect, feature: str
+) -> None:
     from polyfence.model.policy import Rule
 
     ps = _one_policy((Rule(**rule),))
@@ -185,7 +241,9 @@ def test_or_selector_splits_into_policies() -> None:
     import dataclasses
 
     (pol,) = read(POLICY)
-    pol = dataclasses.replace(pol, subject=dataclasses.replace(pol.subject, selector=parse("app == 'a' || tier == 'b'")))
+    pol = dataclasses.replace(
+        pol, subject=dataclasses.replace(pol.subject, selector=parse("app == 'a' || tier == 'b'"))
+    )
     out = K8S.from_canonical(PolicySet((pol,)))
     assert [d["metadata"]["name"] for d in out.value] == ["p-1", "p-2"]
     assert not out.report.losses
@@ -246,7 +304,9 @@ def test_k8s_documents_roundtrip(items: list[dict[str, Any]], inv: Inventory) ->
 
 @settings(max_examples=60, deadline=None)
 @given(items=k8s_policy_lists(), inv=inventories(), data=st.data())
-def test_lossy_ir_never_drifts_silently(items: list[dict[str, Any]], inv: Inventory, data: st.DataObject) -> None:
+def test_lossy_ir_never_drifts_silently(
+    items: list[dict[str, Any]], inv: Inventory, data: st.DataObject
+) -> None:
     """IR outside the k8s fragment: the engine's verdict must be covered by the reported losses."""
     ir = data.draw(general_sets())
     out = K8S.from_canonical(ir, RenderOptions(inventory=inv))

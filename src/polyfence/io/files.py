@@ -58,12 +58,19 @@ def parse_text(text: str, name: str) -> list[Document]:
     """Documents of one file's text; raises InputError naming the file and line."""
     docs: list[Document] = []
     stripped = text.lstrip()
-    if name.endswith(".json") or (stripped.startswith(("{", "[")) and not name.endswith((".yaml", ".yml"))):
+    if name.endswith(".json") or (
+        stripped.startswith(("{", "[")) and not name.endswith((".yaml", ".yml"))
+    ):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(
-                [Diagnostic(SourceRef(name, 0), f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]
+                [
+                    Diagnostic(
+                        SourceRef(name, 0),
+                        f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                    )
+                ]
             ) from None
         items = data if isinstance(data, list) else [data]
         raw_docs = list(enumerate(items))
@@ -74,14 +81,21 @@ def parse_text(text: str, name: str) -> list[Document]:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise InputError([Diagnostic(SourceRef(name), f"not valid YAML: {problem}{where}")]) from None
+            raise InputError(
+                [Diagnostic(SourceRef(name), f"not valid YAML: {problem}{where}")]
+            ) from None
     problems: list[Diagnostic] = []
     for index, data in raw_docs:
         if data is None:
             continue
         source = SourceRef(name, index)
         if not isinstance(data, dict):
-            problems.append(Diagnostic(source, f"expected a mapping (an object with apiVersion and kind), got {type(data).__name__}"))
+            problems.append(
+                Diagnostic(
+                    source,
+                    f"expected a mapping (an object with apiVersion and kind), got {type(data).__name__}",
+                )
+            )
             continue
         docs.extend(_flatten(data, source))
     if problems:
@@ -97,7 +111,9 @@ def load_documents(paths: Iterable[str], stdin: Any = None) -> list[Document]:
     return docs
 
 
-def read_documents(paths: Iterable[str], stdin: Any = None) -> tuple[list[Document], list[Diagnostic]]:
+def read_documents(
+    paths: Iterable[str], stdin: Any = None
+) -> tuple[list[Document], list[Diagnostic]]:
     """The documents that could be read, and the problems with those that could not."""
     problems: list[Diagnostic] = []
     docs: list[Document] = []
@@ -122,9 +138,17 @@ def read_documents(paths: Iterable[str], stdin: Any = None) -> tuple[list[Docume
 def dump(docs: list[Any], output_format: str) -> str:
     """YAML (multi-document) or JSON text for documents."""
     if output_format == "json":
-        body: Any = docs[0] if len(docs) == 1 else {"apiVersion": "v1", "kind": "List", "items": docs}
+        body: Any = (
+            docs[0] if len(docs) == 1 else {"apiVersion": "v1", "kind": "List", "items": docs}
+        )
         return json.dumps(body, indent=2, sort_keys=False) + "\n"
-    return yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, default_flow_style=False, explicit_start=len(docs) > 1)
+    return yaml.dump_all(
+        docs,
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        explicit_start=len(docs) > 1,
+    )
 
 
 def write_atomic(path: str | Path, text: str) -> None:

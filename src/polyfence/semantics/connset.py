@@ -96,7 +96,9 @@ class ConnSet:
         return cls.build(IntervalSet.point(p), universe(p) if ports is None else ports)
 
     # algebra ------------------------------------------------------------------------------
-    def _combine(self, other: ConnSet, op: Callable[[IntervalSet, IntervalSet], IntervalSet]) -> ConnSet:
+    def _combine(
+        self, other: ConnSet, op: Callable[[IntervalSet, IntervalSet], IntervalSet]
+    ) -> ConnSet:
         cuts = {0, 256}
         for lo, hi, _ in self.segments:
             cuts.add(lo)
@@ -183,7 +185,11 @@ class ConnSet:
         """``{"TCP": "1-65535", "UDP": "53", "SCTP": ""}``: TCP/UDP/SCTP always, others when set."""
         out = {
             name: str(self.ports_of(int(proto)))
-            for name, proto in (("TCP", Protocol.TCP), ("UDP", Protocol.UDP), ("SCTP", Protocol.SCTP))
+            for name, proto in (
+                ("TCP", Protocol.TCP),
+                ("UDP", Protocol.UDP),
+                ("SCTP", Protocol.SCTP),
+            )
         }
         for lo, hi, ports in self.segments:
             if lo == hi and lo in (Protocol.TCP, Protocol.UDP, Protocol.SCTP):

@@ -1,6 +1,6 @@
 """Allowed connectivity of a policy set on an inventory, computed over endpoint classes.
 
-Never all pod pairs × all ports. Endpoints that no policy can tell apart (same namespace,
+Never all pod pairs x all ports. Endpoints that no policy can tell apart (same namespace,
 same values for every label key any selector reads, same service account, same named ports,
 same address blocks) form one *class*; address space outside the inventory is cut into
 *atoms* at every CIDR boundary the policies mention. For each class and direction the
@@ -95,7 +95,9 @@ def _atom_ipset(lo: int, hi: int) -> IPSet:
         )
     return IPSet.from_cidrs(
         str(n)
-        for n in ipaddress.summarize_address_range(ipaddress.IPv4Address(lo), ipaddress.IPv4Address(hi))
+        for n in ipaddress.summarize_address_range(
+            ipaddress.IPv4Address(lo), ipaddress.IPv4Address(hi)
+        )
     )
 
 
@@ -229,7 +231,12 @@ class DirectionEvaluator:
         self._rule_cache: dict[tuple[int, int], list[tuple[int, ConnSet]]] = {}
 
     def _rule_parts(
-        self, rule_key: int, rule_peers: object, ports: object, direction: Direction, subject: EndpointClass
+        self,
+        rule_key: int,
+        rule_peers: object,
+        ports: object,
+        direction: Direction,
+        subject: EndpointClass,
     ) -> list[tuple[int, ConnSet]]:
         """(peer bitset, conns) parts of a rule; egress named ports split the peers by resolution."""
         u = self.universe
@@ -271,7 +278,9 @@ class DirectionEvaluator:
                     key = (id(rule), subject.index if per_subject else -1)
                     parts = self._rule_cache.get(key)
                     if parts is None:
-                        parts = self._rule_parts(id(rule), rule.peers, rule.ports, direction, subject)
+                        parts = self._rule_parts(
+                            id(rule), rule.peers, rule.ports, direction, subject
+                        )
                         self._rule_cache[key] = parts
                     for peer_bits, conns in parts:
                         blocks = _apply(blocks, peer_bits, conns, rule.action)
@@ -325,9 +334,7 @@ def _merge(blocks: list[_Block]) -> list[_Block]:
 class Connectivity:
     """Allowed connections between every ordered pair of endpoint classes, per layer ANDed."""
 
-    def __init__(
-        self, universe: Universe, policy_set: PolicySet
-    ) -> None:
+    def __init__(self, universe: Universe, policy_set: PolicySet) -> None:
         self.universe = universe
         self.policy_set = policy_set
         self._rows: list[dict[Direction, list[ConnSet | None] | None]] = []
@@ -349,7 +356,9 @@ class Connectivity:
             if not dirs:
                 continue
             sub = pol.subject
-            candidates = u.by_namespace.get(sub.namespace, 0) if sub.namespace is not None else u.pod_bits
+            candidates = (
+                u.by_namespace.get(sub.namespace, 0) if sub.namespace is not None else u.pod_bits
+            )
             for idx in iter_bits(candidates):
                 ep = u.classes[idx].representative.endpoint
                 if ep is not None and u.matcher.selects(sub, ep):
@@ -452,4 +461,3 @@ def connectivity(
 ) -> Connectivity:
     """The allowed connectivity of a policy set on an inventory."""
     return Connectivity(Universe(inventory, [policy_set], profile), policy_set)
-

@@ -129,18 +129,16 @@ class Matcher:
                 if sa.selector is not None and not sa.selector.matches(self.sa_labels(ep)):
                     return False
         if (
-            peer.not_pods is not None
-            and self.acts_as_pod(ep)
-            and peer.not_pods.matches(ep.labels)  # type: ignore[union-attr]
+            peer.not_pods is not None and self.acts_as_pod(ep) and peer.not_pods.matches(ep.labels)  # type: ignore[union-attr]
         ):
             return False
         if peer.ip is not None and not self._ip_matches(peer, remote):
             return False
         if peer.entity is not None and not self._entity_matches(peer.entity, remote):
             return False
-        if peer.fqdn is not None or peer.security_group is not None or peer.principal is not None:
-            return False  # resolved only with DNS answers / AWS bindings / mesh identities
-        return True
+        # FQDNs, security groups and mesh identities resolve only with DNS answers, AWS
+        # bindings and mesh data, which later translators add to the inventory.
+        return peer.fqdn is None and peer.security_group is None and peer.principal is None
 
     def peers_match(self, peers: PeerMatch, remote: Remote) -> bool:
         if peers is ANY_PEER:
@@ -176,5 +174,3 @@ def port_conns(ports: PortMatch, dst: Endpoint | None) -> ConnSet:
 
 def uses_named_ports(ports: PortMatch) -> bool:
     return ports is not ANY_PORTS and any(s.named or s.not_named for s in ports)  # type: ignore[union-attr]
-
-

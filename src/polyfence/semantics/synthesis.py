@@ -126,7 +126,9 @@ def synthesise(policy_sets: Iterable[PolicySet]) -> Inventory:
             if named and j == 0:
                 endpoints.append(Endpoint("Pod", ns.name, "pod-noports", labels, "default", (ip,)))
     for k, address in enumerate(addresses):
-        endpoints.append(Endpoint("Pod", namespaces[0].name, f"pod-at-{k}", {}, "default", (address,)))
+        endpoints.append(
+            Endpoint("Pod", namespaces[0].name, f"pod-at-{k}", {}, "default", (address,))
+        )
     return build_inventory(namespaces, endpoints)
 
 

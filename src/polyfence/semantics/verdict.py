@@ -113,13 +113,27 @@ def _decide_direction(
             continue
         if drops and tier.default_action is Action.DENY:
             steps.append(
-                Step(layer, direction.value, tier.name, None, None, "deny", "no rule matched; tier isolates")
+                Step(
+                    layer,
+                    direction.value,
+                    tier.name,
+                    None,
+                    None,
+                    "deny",
+                    "no rule matched; tier isolates",
+                )
             )
             return False, steps
     if not policies:
-        steps.append(Step(layer, direction.value, None, None, None, "allow", "not governed by any policy"))
+        steps.append(
+            Step(layer, direction.value, None, None, None, "allow", "not governed by any policy")
+        )
     else:
-        steps.append(Step(layer, direction.value, None, None, None, "allow", "no tier decided; default allow"))
+        steps.append(
+            Step(
+                layer, direction.value, None, None, None, "allow", "no tier decided; default allow"
+            )
+        )
     return True, steps
 
 
@@ -133,7 +147,9 @@ def verdict(
     matcher = Matcher(inventory, profile)
     src, dst = conn.src, conn.dst
     if isinstance(src, Endpoint) and src is dst and profile.self_traffic:
-        return Verdict(True, (Step("network", "both", None, None, None, "allow", "a pod may reach itself"),))
+        return Verdict(
+            True, (Step("network", "both", None, None, None, "allow", "a pod may reach itself"),)
+        )
     if (
         profile.node_to_local_pod
         and isinstance(src, Endpoint)
@@ -141,7 +157,14 @@ def verdict(
         and src.kind == "Node"
         and dst.node == src.name
     ):
-        return Verdict(True, (Step("network", "ingress", None, None, None, "allow", "a node may reach its own pods"),))
+        return Verdict(
+            True,
+            (
+                Step(
+                    "network", "ingress", None, None, None, "allow", "a node may reach its own pods"
+                ),
+            ),
+        )
     steps: list[Step] = []
     allowed = True
     for layer in sorted(policy_set.layers(), key=lambda x: x.value):
@@ -155,7 +178,8 @@ def verdict(
             governing = [
                 p
                 for p in layer_set
-                if isinstance(p.direction(direction), Governed) and matcher.selects(p.subject, subject)
+                if isinstance(p.direction(direction), Governed)
+                and matcher.selects(p.subject, subject)
             ]
             ok, dsteps = _decide_direction(
                 matcher, layer_set, governing, direction, subject, remote, conn, layer.value
