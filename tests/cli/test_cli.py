@@ -226,3 +226,25 @@ def test_formats_and_validate_lint(tmp_path: Path) -> None:
     src.write_text(GOOD.replace("  ingress:", "  egress: [{ports: [{port: 53}]}]\n  ingress:"))
     code, out, err = run("validate", str(src))
     assert code == 0 and "DNS also needs UDP" in err and "ok: 1 policies" in out
+
+
+HOSTILE = {
+    "alias-bomb": "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)
+    ),
+    "cyclic": "apiVersion: v1\nkind: List\nitems: &x [*x]\n",
+    "deep-json": "[" * 100000 + "]" * 100000,
+    "binary": "\x00\x01\x02",
+    "python-tag": "!!python/object/apply:os.system ['echo pwned']\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_input_is_refused_cleanly(name: str, tmp_path: Path) -> None:
+    src = tmp_path / ("in.json" if name == "deep-json" else "in.yaml")
+    src.write_text(HOSTILE[name])
+    code, out, err = run("convert", "--to", "kubernetes", str(src))
+    assert code == 3, (code, out, err)
+    assert "Traceback" not in err and err.startswith("polyfence: error: ")

@@ -29,6 +29,28 @@ except ImportError:  # pragma: no cover - depends on the PyYAML build
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 SUFFIXES = (".yaml", ".yml", ".json")
+MAX_NODES = 2_000_000  # per document, after YAML aliases are expanded
+MAX_DEPTH = 200
+
+
+def _check_shape(data: Any) -> str | None:
+    """Refuse alias bombs, self-referencing aliases and absurd nesting before anyone walks them."""
+    count = 0
+    stack: list[tuple[Any, int, tuple[int, ...]]] = [(data, 0, ())]
+    while stack:
+        node, depth, path = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            return f"more than {MAX_NODES:,} values (YAML alias expansion?)"
+        if depth > MAX_DEPTH:
+            return f"nested deeper than {MAX_DEPTH} levels"
+        if isinstance(node, dict | list):
+            if id(node) in path:
+                return "a YAML alias refers to itself (cyclic document)"
+            children = node.values() if isinstance(node, dict) else node
+            inner = (*path, id(node))
+            stack.extend((child, depth + 1, inner) for child in children)
+    return None
 
 
 def _expand(paths: Iterable[str]) -> Iterator[tuple[str, Path | None]]:
@@ -63,6 +85,10 @@ def parse_text(text: str, name: str) -> list[Document]:
     ):
         try:
             data = json.loads(text)
+        except RecursionError:
+            raise InputError(
+                [Diagnostic(SourceRef(name, 0), "not valid JSON: nested too deeply")]
+            ) from None
         except json.JSONDecodeError as exc:
             raise InputError(
                 [
@@ -77,6 +103,10 @@ def parse_text(text: str, name: str) -> list[Document]:
     else:
         try:
             raw_docs = list(enumerate(yaml.load_all(text, Loader=_Loader)))
+        except RecursionError:
+            raise InputError(
+                [Diagnostic(SourceRef(name), "not valid YAML: nested too deeply")]
+            ) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
@@ -89,6 +119,10 @@ def parse_text(text: str, name: str) -> list[Document]:
         if data is None:
             continue
         source = SourceRef(name, index)
+        shape = _check_shape(data)
+        if shape is not None:
+            problems.append(Diagnostic(source, f"refused: {shape}"))
+            continue
         if not isinstance(data, dict):
             problems.append(
                 Diagnostic(

@@ -434,23 +434,39 @@ class Connectivity:
     def endpoint_pairs(self) -> Iterator[tuple[str, str, ConnSet]]:
         """Expanded to endpoints: ``(src ref, dst ref, conns)`` for each pair with anything allowed.
 
-        External atoms appear as their CIDR blocks. A pod's connection to itself is not listed
-        (always allowed); a workload standing for several pods is listed with itself.
+        Address atoms outside the inventory that get the same connections from (or to) the
+        same class are merged and shown as one minimal CIDR list. A pod's connection to itself
+        is not listed (always allowed); a workload standing for several pods is listed with itself.
         """
         u = self.universe
+        merged: dict[tuple[int, int, ConnSet], IPSet] = {}
+        pod_pairs: list[tuple[int, int, ConnSet]] = []
         for (s, d), conns in self.matrix().items():
-            src_names = _names(u.classes[s])
-            dst_names = _names(u.classes[d])
-            for sn, sep in src_names:
-                for dn, dep in dst_names:
-                    if sep is not None and sep is dep and sep.kind in ("Pod", "Node"):
+            if u.classes[d].external is not None:
+                key = (s, -1, conns)
+                merged[key] = merged.get(key, IPSet.empty()) | u.classes[d].external  # type: ignore[operator]
+            elif u.classes[s].external is not None:
+                key = (-1, d, conns)
+                merged[key] = merged.get(key, IPSet.empty()) | u.classes[s].external  # type: ignore[operator]
+            else:
+                pod_pairs.append((s, d, conns))
+        for s, d, conns in pod_pairs:
+            for sn, sep in _names(u.classes[s]):
+                for dn, dep in _names(u.classes[d]):
+                    if sep is dep and sep.kind in ("Pod", "Node"):
                         continue
                     yield sn, dn, conns
+        for (s, d, conns), block in merged.items():
+            text = ",".join(block.to_cidrs())
+            if d == -1:
+                for sn, _ in _names(u.classes[s]):
+                    yield sn, text, conns
+            else:
+                for dn, _ in _names(u.classes[d]):
+                    yield text, dn, conns
 
 
-def _names(cls: EndpointClass) -> list[tuple[str, Endpoint | None]]:
-    if cls.external is not None:
-        return [(",".join(cls.external.to_cidrs()), None)]
+def _names(cls: EndpointClass) -> list[tuple[str, Endpoint]]:
     return [(ep.ref, ep) for ep in cls.members]
 
 
