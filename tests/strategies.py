@@ -211,3 +211,81 @@ def _k8s() -> Any:
     from polyfence.translators.kubernetes import KubernetesTranslator
 
     return KubernetesTranslator()
+
+
+# the Kubernetes fragment of the IR, built directly (not from documents) -----------------------
+
+
+def _k8s_selectors() -> st.SearchStrategy[Any]:
+    from polyfence.model import selectors as s
+
+    atoms = st.one_of(
+        st.builds(s.Eq, st.sampled_from(KEYS), st.sampled_from(VALUES)),
+        st.builds(s.Ne, st.sampled_from(KEYS), st.sampled_from(VALUES)),
+        st.builds(lambda k, v: s.In(k, frozenset(v)), st.sampled_from(KEYS), st.sets(st.sampled_from(VALUES), min_size=1)),
+        st.builds(lambda k, v: s.NotIn(k, frozenset(v)), st.sampled_from(KEYS), st.sets(st.sampled_from(VALUES), min_size=1)),
+        st.builds(s.Has, st.sampled_from(KEYS)),
+        st.builds(lambda k: s.not_(s.Has(k)), st.sampled_from(KEYS)),
+        st.just(s.All()),
+    )
+    return st.recursive(
+        atoms,
+        lambda inner: st.one_of(
+            st.builds(lambda xs: s.and_(*xs), st.lists(inner, min_size=1, max_size=3)),
+            st.builds(lambda xs: s.or_(*xs), st.lists(inner, min_size=1, max_size=2)),
+            st.builds(s.not_, inner),
+        ),
+        max_leaves=4,
+    )
+
+
+@st.composite
+def k8s_fragment_sets(draw: Any) -> PolicySet:
+    """IR policies that Kubernetes can express exactly, with selectors beyond matchLabels."""
+    from polyfence.model.peers import ANY_PEER, IpMatch, Peer
+    from polyfence.model.policy import NOT_GOVERNED, PolicyId, Rule, Subject
+    from polyfence.model.ports import ANY_PORTS, PortSpec
+    from polyfence.semantics.intervals import IntervalSet
+
+    sels = _k8s_selectors()
+
+    def peer() -> Peer:
+        kind = draw(st.sampled_from(("pods", "ns", "names", "ip")))
+        if kind == "ip":
+            cidr = draw(st.sampled_from(CIDRS))
+            return Peer(ip=IpMatch((cidr,), tuple(draw(st.lists(st.sampled_from(SUBNETS[cidr]), max_size=2, unique=True)))))
+        pods = draw(st.one_of(st.none(), sels))
+        if kind == "names":
+            names = frozenset(draw(st.sets(st.sampled_from(NAMESPACES), min_size=1, max_size=2)))
+            return Peer(pods=pods, namespace_names=names)
+        if kind == "ns":
+            return Peer(pods=pods, namespace_selector=draw(sels))
+        return Peer(pods=pods if pods is not None else draw(sels), namespace_names=frozenset({"ns-a"}))
+
+    def ports() -> Any:
+        if draw(st.booleans()):
+            return ANY_PORTS
+        specs = []
+        for _ in range(draw(st.integers(1, 2))):
+            proto = draw(st.sampled_from((6, 17, 132)))
+            if draw(st.booleans()):
+                specs.append(PortSpec.single(proto, IntervalSet.empty(), frozenset({draw(st.sampled_from(PORT_NAMES))})))
+            else:
+                lo = draw(st.sampled_from(PORTS))
+                specs.append(PortSpec.single(proto, IntervalSet.span(lo, lo + draw(st.sampled_from((0, 5, 1000))))))
+        return tuple(specs)
+
+    def direction() -> Any:
+        if draw(st.booleans()):
+            return NOT_GOVERNED
+        rules = tuple(
+            Rule(peers=ANY_PEER if draw(st.booleans()) else tuple(peer() for _ in range(draw(st.integers(1, 2)))), ports=ports())
+            for _ in range(draw(st.integers(0, 2)))
+        )
+        return Governed(rules, True)
+
+    out = []
+    for i in range(draw(st.integers(1, 3))):
+        ns = draw(st.sampled_from(NAMESPACES))
+        out.append(Policy(PolicyId("kubernetes", ns, f"p{i}"), Subject(ns, draw(sels)), direction(), direction()))
+    return PolicySet(tuple(out))

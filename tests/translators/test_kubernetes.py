@@ -27,7 +27,7 @@ from polyfence.model.selectors import Eq, parse
 from polyfence.semantics.compare import Relation, compare
 from polyfence.semantics.intervals import IntervalSet
 from polyfence.translation import RenderOptions
-from tests.strategies import general_sets, inventories, k8s_policy_lists
+from tests.strategies import general_sets, inventories, k8s_fragment_sets, k8s_policy_lists
 
 K8S = KubernetesTranslator()
 
@@ -317,3 +317,18 @@ def test_lossy_ir_never_drifts_silently(
         assert Effect.WIDENED in effects or Effect.INVENTORY_DEPENDENT in effects, out.report
     if rel in (Relation.NARROWER, Relation.INCOMPARABLE):
         assert effects & {Effect.NARROWED, Effect.INVENTORY_DEPENDENT}, out.report
+
+
+@settings(max_examples=80, deadline=None)
+@given(ir=k8s_fragment_sets(), inv=inventories())
+def test_k8s_fragment_ir_roundtrip_exact_and_schema_valid(ir: PolicySet, inv: Inventory) -> None:
+    """IR in the Kubernetes fragment (incl. `||`, `!=`, `not in`, namespace name sets) → k8s → IR."""
+    from polyfence.translators.kubernetes import _validator
+
+    out = K8S.from_canonical(ir)
+    assert not out.report.losses, out.report.losses
+    for doc in out.value:
+        assert not list(_validator().iter_errors(doc))
+    back = K8S.to_canonical(docs_of(out.value)).value
+    result = compare(ir, back, inv)
+    assert result.relation is Relation.EQUIVALENT, result.witnesses
