@@ -222,8 +222,16 @@ def _k8s_selectors() -> st.SearchStrategy[Any]:
     atoms = st.one_of(
         st.builds(s.Eq, st.sampled_from(KEYS), st.sampled_from(VALUES)),
         st.builds(s.Ne, st.sampled_from(KEYS), st.sampled_from(VALUES)),
-        st.builds(lambda k, v: s.In(k, frozenset(v)), st.sampled_from(KEYS), st.sets(st.sampled_from(VALUES), min_size=1)),
-        st.builds(lambda k, v: s.NotIn(k, frozenset(v)), st.sampled_from(KEYS), st.sets(st.sampled_from(VALUES), min_size=1)),
+        st.builds(
+            lambda k, v: s.In(k, frozenset(v)),
+            st.sampled_from(KEYS),
+            st.sets(st.sampled_from(VALUES), min_size=1),
+        ),
+        st.builds(
+            lambda k, v: s.NotIn(k, frozenset(v)),
+            st.sampled_from(KEYS),
+            st.sets(st.sampled_from(VALUES), min_size=1),
+        ),
         st.builds(s.Has, st.sampled_from(KEYS)),
         st.builds(lambda k: s.not_(s.Has(k)), st.sampled_from(KEYS)),
         st.just(s.All()),
@@ -253,14 +261,21 @@ def k8s_fragment_sets(draw: Any) -> PolicySet:
         kind = draw(st.sampled_from(("pods", "ns", "names", "ip")))
         if kind == "ip":
             cidr = draw(st.sampled_from(CIDRS))
-            return Peer(ip=IpMatch((cidr,), tuple(draw(st.lists(st.sampled_from(SUBNETS[cidr]), max_size=2, unique=True)))))
+            return Peer(
+                ip=IpMatch(
+                    (cidr,),
+                    tuple(draw(st.lists(st.sampled_from(SUBNETS[cidr]), max_size=2, unique=True))),
+                )
+            )
         pods = draw(st.one_of(st.none(), sels))
         if kind == "names":
             names = frozenset(draw(st.sets(st.sampled_from(NAMESPACES), min_size=1, max_size=2)))
             return Peer(pods=pods, namespace_names=names)
         if kind == "ns":
             return Peer(pods=pods, namespace_selector=draw(sels))
-        return Peer(pods=pods if pods is not None else draw(sels), namespace_names=frozenset({"ns-a"}))
+        return Peer(
+            pods=pods if pods is not None else draw(sels), namespace_names=frozenset({"ns-a"})
+        )
 
     def ports() -> Any:
         if draw(st.booleans()):
@@ -269,17 +284,30 @@ def k8s_fragment_sets(draw: Any) -> PolicySet:
         for _ in range(draw(st.integers(1, 2))):
             proto = draw(st.sampled_from((6, 17, 132)))
             if draw(st.booleans()):
-                specs.append(PortSpec.single(proto, IntervalSet.empty(), frozenset({draw(st.sampled_from(PORT_NAMES))})))
+                specs.append(
+                    PortSpec.single(
+                        proto, IntervalSet.empty(), frozenset({draw(st.sampled_from(PORT_NAMES))})
+                    )
+                )
             else:
                 lo = draw(st.sampled_from(PORTS))
-                specs.append(PortSpec.single(proto, IntervalSet.span(lo, lo + draw(st.sampled_from((0, 5, 1000))))))
+                specs.append(
+                    PortSpec.single(
+                        proto, IntervalSet.span(lo, lo + draw(st.sampled_from((0, 5, 1000))))
+                    )
+                )
         return tuple(specs)
 
     def direction() -> Any:
         if draw(st.booleans()):
             return NOT_GOVERNED
         rules = tuple(
-            Rule(peers=ANY_PEER if draw(st.booleans()) else tuple(peer() for _ in range(draw(st.integers(1, 2)))), ports=ports())
+            Rule(
+                peers=ANY_PEER
+                if draw(st.booleans())
+                else tuple(peer() for _ in range(draw(st.integers(1, 2)))),
+                ports=ports(),
+            )
             for _ in range(draw(st.integers(0, 2)))
         )
         return Governed(rules, True)
@@ -287,5 +315,12 @@ def k8s_fragment_sets(draw: Any) -> PolicySet:
     out = []
     for i in range(draw(st.integers(1, 3))):
         ns = draw(st.sampled_from(NAMESPACES))
-        out.append(Policy(PolicyId("kubernetes", ns, f"p{i}"), Subject(ns, draw(sels)), direction(), direction()))
+        out.append(
+            Policy(
+                PolicyId("kubernetes", ns, f"p{i}"),
+                Subject(ns, draw(sels)),
+                direction(),
+                direction(),
+            )
+        )
     return PolicySet(tuple(out))

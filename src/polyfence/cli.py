@@ -60,10 +60,11 @@ def _handle(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _print_report(report: FidelityReport, stream: Any) -> None:
+def _print_report(report: FidelityReport, stream: Any, counts: str = "") -> None:
     lines = [
         f"fidelity {report.source_format} -> {report.target_format}: "
         + ("exact" if report.exact else ("WIDENS" if report.widens else "lossy"))
+        + f" ({counts}{len(report.losses)} losses)"
     ]
     for loss in report.losses:
         lines.append(f"  - {loss}")
@@ -185,7 +186,8 @@ def convert(
         write_atomic(output, dump(result.documents, output_format))
     else:
         click.echo(dump(result.documents, output_format), nl=False)
-    _print_report(result.report, sys.stderr)
+    counts = f"{len(bundle.policies)} policies in, {len(result.documents)} documents out, "
+    _print_report(result.report, sys.stderr, counts)
 
 
 @cli.command()
