@@ -596,15 +596,25 @@ def _unconstrained(peer: Peer) -> bool:
 
 
 def _tier_losses(ps: PolicySet, writer: _Writer) -> None:
-    tiers = {p.tier for p in ps}
+    tiers = sorted({p.tier for p in ps})
     if len(tiers) > 1:
         writer.loss(
             Effect.WIDENED,
             Treatment.APPROXIMATED,
             Feature.TIER,
             None,
-            f"policies of tiers {', '.join(sorted(tiers))} were merged into one allow-union; tier boundaries (end-of-tier drops) are lost",
+            f"policies of tiers {', '.join(tiers)} were merged into one allow-union; "
+            "tier boundaries (end-of-tier drops) are lost",
         )
+    for name in tiers:
+        if ps.tier(name).default_action is Action.PASS:
+            writer.loss(
+                Effect.NARROWED,
+                Treatment.APPROXIMATED,
+                Feature.TIER,
+                None,
+                f"tier {name} passes unmatched traffic on; a NetworkPolicy drops it",
+            )
 
 
 class KubernetesTranslator:
