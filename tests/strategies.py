@@ -67,6 +67,7 @@ def inventories(draw: Any) -> Inventory:
                 (POD_IPS[i % len(POD_IPS)],),
                 tuple(NamedPort(a, b, c) for a, b, c in named),
                 "node-1",
+                draw(st.sampled_from((False, False, False, True))),  # hostNetwork now and then
             )
         )
     nodes = [Endpoint("Node", None, "node-1", {}, None, ("172.20.0.1",))]

@@ -19,7 +19,7 @@ from polyfence.inventory import Endpoint, Inventory
 from polyfence.model.policy import PolicySet
 from polyfence.semantics.compare import Relation, compare
 from polyfence.semantics.engine import Connectivity, Universe
-from polyfence.semantics.profile import EvaluationProfile
+from polyfence.semantics.profile import EvaluationProfile, HostNetworkMode
 from polyfence.semantics.verdict import Connection, verdict
 from tests.strategies import PORTS, general_sets, inventories, k8s_policy_lists, to_ir
 
@@ -75,11 +75,25 @@ def _brute_force_agrees(ps: PolicySet, inv: Inventory, profile: EvaluationProfil
 
 
 @settings(max_examples=60, deadline=None)
-@given(docs=k8s_policy_lists(), inv=inventories(), ipblock_pods=st.booleans())
+@given(
+    docs=k8s_policy_lists(),
+    inv=inventories(),
+    ipblock_pods=st.booleans(),
+    ipblock_nodes=st.booleans(),
+    host_network=st.sampled_from(list(HostNetworkMode)),
+)
 def test_connectivity_matches_verdicts_kubernetes(
-    docs: list[dict[str, Any]], inv: Inventory, ipblock_pods: bool
+    docs: list[dict[str, Any]],
+    inv: Inventory,
+    ipblock_pods: bool,
+    ipblock_nodes: bool,
+    host_network: HostNetworkMode,
 ) -> None:
-    profile = EvaluationProfile(ipblock_matches_pods=ipblock_pods)
+    profile = EvaluationProfile(
+        ipblock_matches_pods=ipblock_pods,
+        ipblock_matches_nodes=ipblock_nodes,
+        host_network=host_network,
+    )
     _brute_force_agrees(to_ir(docs), inv, profile)
 
 
