@@ -25,6 +25,7 @@ from polyfence.errors import (
 )
 from polyfence.fidelity import FidelityReport
 from polyfence.io.files import dump, load_documents, write_atomic
+from polyfence.semantics.profile import PROFILES
 
 EXIT_INPUT = 3
 EXIT_FINDINGS = 4
@@ -78,6 +79,16 @@ def _print_report(report: FidelityReport, stream: Any, counts: str = "") -> None
                 f"    witness: {w['src']} -> {w['dst']} {w['protocol']}{port} allowed only by {by}"
             )
     print("\n".join(lines), file=stream)
+
+
+_profile_option = click.option(
+    "--profile",
+    "profile_name",
+    type=click.Choice(sorted(PROFILES)),
+    default="kubernetes",
+    show_default=True,
+    help="Evaluation profile for implementation-defined behaviour (cilium: ipBlocks never match pods or nodes).",
+)
 
 
 def _inventory(paths: Sequence[str]) -> Any:
@@ -140,6 +151,7 @@ def cli() -> None:
 @click.option(
     "--no-verify", is_flag=True, help="Skip re-reading and comparing the output with the engine."
 )
+@_profile_option
 @_handle
 def convert(
     paths: tuple[str, ...],
@@ -152,6 +164,7 @@ def convert(
     output_format: str,
     report_path: str | None,
     no_verify: bool,
+    profile_name: str,
 ) -> None:
     """Translate policies in PATHS (files, directories, - for stdin) to another format."""
     from polyfence import translators
@@ -167,6 +180,7 @@ def convert(
             allow_widening=allow_widening,
             exact=exact,
             verify=not no_verify,
+            profile=PROFILES[profile_name],
         )
     except LossyTranslationError as exc:
         if report_path:
@@ -218,13 +232,21 @@ def validate(paths: tuple[str, ...], from_format: str | None) -> None:
 @click.option("--dst", required=True, metavar="NS/POD|IP")
 @click.option("--port", required=True, metavar="PORT[/PROTO]")
 @click.option("--inventory", "inventory", multiple=True, metavar="PATH")
+@_profile_option
 @_handle
 def explain(
-    paths: tuple[str, ...], src: str, dst: str, port: str, inventory: tuple[str, ...]
+    paths: tuple[str, ...],
+    src: str,
+    dst: str,
+    port: str,
+    inventory: tuple[str, ...],
+    profile_name: str,
 ) -> None:
     """Why is a connection allowed or denied."""
     bundle = api.load(paths)
-    conn, result = api.explain(bundle, src, dst, port, inventory=_inventory(inventory))
+    conn, result = api.explain(
+        bundle, src, dst, port, inventory=_inventory(inventory), profile=PROFILES[profile_name]
+    )
     click.echo(conn.describe())
     click.echo(result.explain())
 
@@ -236,10 +258,18 @@ def explain(
 @click.option(
     "--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@_profile_option
 @_handle
-def compare(a: str, b: str, inventory: tuple[str, ...], output_format: str) -> None:
+def compare(
+    a: str, b: str, inventory: tuple[str, ...], output_format: str, profile_name: str
+) -> None:
     """Compare the connectivity of policy sets A and B: exit 0 equivalent, 4 otherwise."""
-    result = api.compare(api.load([a]), api.load([b]), inventory=_inventory(inventory))
+    result = api.compare(
+        api.load([a]),
+        api.load([b]),
+        inventory=_inventory(inventory),
+        profile=PROFILES[profile_name],
+    )
     if output_format == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -262,12 +292,19 @@ def compare(a: str, b: str, inventory: tuple[str, ...], output_format: str) -> N
     show_default=True,
 )
 @click.option("-o", "--output", metavar="FILE")
+@_profile_option
 @_handle
 def connectivity(
-    paths: tuple[str, ...], inventory: tuple[str, ...], output_format: str, output: str | None
+    paths: tuple[str, ...],
+    inventory: tuple[str, ...],
+    output_format: str,
+    output: str | None,
+    profile_name: str,
 ) -> None:
     """Every allowed connection between endpoints (and external address blocks)."""
-    conn = api.connectivity(api.load(paths), inventory=_inventory(inventory))
+    conn = api.connectivity(
+        api.load(paths), inventory=_inventory(inventory), profile=PROFILES[profile_name]
+    )
     from polyfence.semantics.connset import FULL
 
     rows = [(s, d, c.by_protocol(), c == FULL) for s, d, c in conn.endpoint_pairs()]

@@ -252,3 +252,26 @@ def test_hostile_input_is_refused_cleanly(name: str, tmp_path: Path) -> None:
     code, out, err = run("convert", "--to", "kubernetes", str(src))
     assert code == 3, (code, out, err)
     assert "Traceback" not in err and err.startswith("polyfence: error: ")
+
+
+def test_profile_changes_ipblock_semantics(tmp_path: Path) -> None:
+    src = tmp_path / "p.yaml"
+    src.write_text(
+        GOOD.replace("{podSelector: {matchLabels: {app: fe}}}", "{ipBlock: {cidr: 10.0.0.0/8}}")
+        + """---
+apiVersion: v1
+kind: Pod
+metadata: {name: fe, namespace: prod, labels: {app: fe}}
+spec: {containers: [{name: c}]}
+status: {podIP: 10.1.1.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: prod, labels: {app: web}}
+spec: {containers: [{name: c}]}
+status: {podIP: 10.1.1.2}
+"""
+    )
+    args = ["explain", str(src), "--src", "prod/fe", "--dst", "prod/web", "--port", "80"]
+    assert "ALLOWED" in run(*args)[1]
+    assert "DENIED" in run(*args, "--profile", "cilium")[1]
