@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterator, Sequence
 from importlib import resources
 from typing import Any, ClassVar
@@ -68,6 +69,18 @@ K8S_PROTOCOLS = {"TCP": Protocol.TCP, "UDP": Protocol.UDP, "SCTP": Protocol.SCTP
 _K8S_PROTO_NUMBERS = {int(v): k for k, v in K8S_PROTOCOLS.items()}
 _PORT_UNIVERSE = IntervalSet.span(1, 65535)
 _DEFAULT_OPTIONS = RenderOptions()
+_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_LABEL_VALUE = re.compile(f"({_LABEL_NAME})?")
+_LABEL_NAME_RE = re.compile(_LABEL_NAME)
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_IANA_SVC_NAME = re.compile(r"(?=.{1,15}$)(?=.*[a-z])[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def _valid_label_key(key: str) -> bool:
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+        return False
+    return bool(_LABEL_NAME_RE.fullmatch(name))
 
 
 @functools.cache
@@ -98,6 +111,17 @@ class _Reader:
         self.problems.append(Diagnostic(ref, message))
 
     def selector(self, value: Any, ref: SourceRef) -> Selector | None:
+        before = len(self.problems)
+        if isinstance(value, dict):
+            for key, val in (value.get("matchLabels") or {}).items():
+                self.label(key, val, ref.child("matchLabels", key))
+            for i, expr in enumerate(value.get("matchExpressions") or []):
+                if isinstance(expr, dict):
+                    self.label(expr.get("key"), None, ref.child("matchExpressions", i, "key"))
+                    for j, val in enumerate(expr.get("values") or []):
+                        self.label(None, val, ref.child("matchExpressions", i, "values", j))
+        if len(self.problems) > before:
+            return None
         try:
             return from_label_selector(value)
         except LabelSelectorError as exc:
@@ -105,6 +129,16 @@ class _Reader:
                 SourceRef(ref.file, ref.document, ref.pointer + exc.pointer, ref.format), str(exc)
             )
             return None
+
+    def label(self, key: Any, value: Any, ref: SourceRef) -> None:
+        """Kubernetes label syntax: the API server rejects what fails it, so do we."""
+        if key is not None and isinstance(key, str) and not _valid_label_key(key):
+            self.error(ref, f"invalid label key {key!r}")
+        if value is not None and isinstance(value, str) and not _LABEL_VALUE.fullmatch(value):
+            self.error(
+                ref,
+                f"invalid label value {value!r} (at most 63 of [A-Za-z0-9-_.], alphanumeric at both ends)",
+            )
 
     def peer(self, value: dict[str, Any], ref: SourceRef, namespace: str) -> Peer | None:
         ip_block = value.get("ipBlock")
@@ -162,7 +196,13 @@ class _Reader:
                 self.error(ref.child("endPort"), "endPort requires port")
                 return None
             return PortSpec.single(proto)
-        if isinstance(port, str) and not port.isdigit():
+        if isinstance(port, str):
+            if not _IANA_SVC_NAME.fullmatch(port) or "--" in port:
+                self.error(
+                    ref.child("port"),
+                    f"named port {port!r} must be an IANA service name (1-15 of a-z, 0-9, '-', with a letter)",
+                )
+                return None
             if end is not None:
                 self.error(ref.child("endPort"), "endPort cannot be used with a named port")
                 return None

@@ -157,6 +157,18 @@ def test_peer_forms() -> None:
         ),
         ("  ingres: []", "", "ingres"),
         ("  ingress: [{ports: [{port: 0}]}]", "/spec/ingress/0/ports/0/port", "1-65535"),
+        ("  ingress: [{ports: [{port: '80'}]}]", "/spec/ingress/0/ports/0/port", "IANA"),
+        ("  ingress: [{ports: [{port: Http}]}]", "/spec/ingress/0/ports/0/port", "IANA"),
+        (
+            "  ingress: [{from: [{podSelector: {matchLabels: {'bad key!': x}}}]}]",
+            "/spec/ingress/0/from/0/podSelector/matchLabels/bad key!",
+            "label key",
+        ),
+        (
+            "  ingress: [{from: [{podSelector: {matchExpressions: [{key: a, operator: In, values: ['-x']}]}}]}]",
+            "/spec/ingress/0/from/0/podSelector/matchExpressions/0/values/0",
+            "label value",
+        ),
     ],
 )
 def test_bad_input_names_the_field(spec_tail: str, pointer: str, needle: str) -> None:
