@@ -66,8 +66,24 @@ __all__ = ["dump_yaml", "generate", "write"]
 # vocabulary --------------------------------------------------------------------------------
 
 TEAMS = (
-    "payments", "checkout", "catalog", "search", "identity", "orders", "shipping", "billing",
-    "media", "ads", "growth", "data", "ml", "platform", "support", "risk", "inventory", "pricing",
+    "payments",
+    "checkout",
+    "catalog",
+    "search",
+    "identity",
+    "orders",
+    "shipping",
+    "billing",
+    "media",
+    "ads",
+    "growth",
+    "data",
+    "ml",
+    "platform",
+    "support",
+    "risk",
+    "inventory",
+    "pricing",
 )
 ENVS = ("prod", "prod", "staging", "dev")  # prod twice: more prod namespaces
 NS_TIERS = ("frontend", "backend", "data", "shared")
@@ -135,7 +151,19 @@ def _replicas(rng: random.Random) -> int:
 
 
 class _Deployment:
-    __slots__ = ("app", "hash", "name", "namespace", "part_of", "ports", "replicas", "sa", "team", "tier", "version")
+    __slots__ = (
+        "app",
+        "hash",
+        "name",
+        "namespace",
+        "part_of",
+        "ports",
+        "replicas",
+        "sa",
+        "team",
+        "tier",
+        "version",
+    )
 
     def __init__(self, **kw: Any) -> None:
         for k, v in kw.items():
@@ -162,7 +190,12 @@ class _Namespace:
         self.apps: dict[str, list[_Deployment]] = {}
 
     def labels(self) -> dict[str, str]:
-        return {"kubernetes.io/metadata.name": self.name, "team": self.team, "env": self.env, "tier": self.tier}
+        return {
+            "kubernetes.io/metadata.name": self.name,
+            "team": self.team,
+            "env": self.env,
+            "tier": self.tier,
+        }
 
 
 def _namespaces(rng: random.Random, count: int) -> list[_Namespace]:
@@ -182,8 +215,12 @@ def _namespaces(rng: random.Random, count: int) -> list[_Namespace]:
 
 
 def _add_deployment(
-    rng: random.Random, ns: _Namespace, component: tuple[str, str, tuple[str, ...]], replicas: int,
-    app: str | None = None, version: str | None = None,
+    rng: random.Random,
+    ns: _Namespace,
+    component: tuple[str, str, tuple[str, ...]],
+    replicas: int,
+    app: str | None = None,
+    version: str | None = None,
 ) -> _Deployment:
     comp, tier, ports = component
     if app is None:
@@ -222,7 +259,7 @@ def _deployments(rng: random.Random, namespaces: list[_Namespace], pods: int) ->
     ]
     for ns_name, comp, replicas, _ in fixed:
         ns = system.get(ns_name)
-        if ns is None or remaining <= 0:
+        if ns is None or remaining < 8:  # tiny clusters: every pod goes to a team namespace
             continue
         _add_deployment(rng, ns, comp, min(replicas, remaining), version="v1")
         remaining -= min(replicas, remaining)
@@ -245,10 +282,20 @@ def _deployments(rng: random.Random, namespaces: list[_Namespace], pods: int) ->
         remaining -= replicas
 
 
-def _cluster_objects(rng: random.Random, namespaces: list[_Namespace], pods: int) -> list[dict[str, Any]]:
+def _cluster_objects(
+    rng: random.Random, namespaces: list[_Namespace], pods: int
+) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
     for ns in namespaces:
-        objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns.name, "labels": ns.labels()}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": ns.name, "labels": ns.labels()},
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            }
+        )
     nodes = max(1, -(-pods // PODS_PER_NODE))
     used = [0] * nodes  # addresses handed out per node's /24 (.2 .. .254)
     for ns in namespaces:
@@ -257,7 +304,8 @@ def _cluster_objects(rng: random.Random, namespaces: list[_Namespace], pods: int
             if dep.app == "coredns":
                 labels["k8s-app"] = "kube-dns"
             ports = [
-                {"name": p, "containerPort": PORTS[p][0], "protocol": PORTS[p][1]} for p in dep.ports
+                {"name": p, "containerPort": PORTS[p][0], "protocol": PORTS[p][1]}
+                for p in dep.ports
             ]
             for _ in range(dep.replicas):
                 node = rng.randrange(nodes)
@@ -265,7 +313,9 @@ def _cluster_objects(rng: random.Random, namespaces: list[_Namespace], pods: int
                     node = (node + 1) % nodes
                 ip = str(ipaddress.IPv4Address(POD_CIDR_BASE + node * 256 + 2 + used[node]))
                 used[node] += 1
-                node_ip = str(ipaddress.IPv4Address(int(ipaddress.IPv4Address("10.0.0.0")) + 10 + node))
+                node_ip = str(
+                    ipaddress.IPv4Address(int(ipaddress.IPv4Address("10.0.0.0")) + 10 + node)
+                )
                 objects.append(
                     {
                         "apiVersion": "v1",
@@ -275,7 +325,12 @@ def _cluster_objects(rng: random.Random, namespaces: list[_Namespace], pods: int
                             "namespace": ns.name,
                             "labels": dict(labels),
                             "ownerReferences": [
-                                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"{dep.name}-{dep.hash}", "controller": True}
+                                {
+                                    "apiVersion": "apps/v1",
+                                    "kind": "ReplicaSet",
+                                    "name": f"{dep.name}-{dep.hash}",
+                                    "controller": True,
+                                }
                             ],
                         },
                         "spec": {
@@ -289,7 +344,12 @@ def _cluster_objects(rng: random.Random, namespaces: list[_Namespace], pods: int
                                 }
                             ],
                         },
-                        "status": {"phase": "Running", "hostIP": node_ip, "podIP": ip, "podIPs": [{"ip": ip}]},
+                        "status": {
+                            "phase": "Running",
+                            "hostIP": node_ip,
+                            "podIP": ip,
+                            "podIPs": [{"ip": ip}],
+                        },
                     }
                 )
     return objects
@@ -353,15 +413,32 @@ class _PolicyGen:
                 continue
             deny_egress = self.rng.random() < 0.35
             types = ["Ingress", "Egress"] if deny_egress else ["Ingress"]
-            out.append(_np(ns.name, self.unique(ns.name, "default-deny-all" if deny_egress else "default-deny-ingress"), {"podSelector": {}, "policyTypes": types}))
+            out.append(
+                _np(
+                    ns.name,
+                    self.unique(
+                        ns.name, "default-deny-all" if deny_egress else "default-deny-ingress"
+                    ),
+                    {"podSelector": {}, "policyTypes": types},
+                )
+            )
             out.append(
                 _np(
                     ns.name,
                     self.unique(ns.name, "allow-monitoring"),
                     {
-                        "podSelector": {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "Exists"}]},
+                        "podSelector": {
+                            "matchExpressions": [
+                                {"key": "app.kubernetes.io/name", "operator": "Exists"}
+                            ]
+                        },
                         "policyTypes": ["Ingress"],
-                        "ingress": [{"from": [{"namespaceSelector": _ns_name("monitoring")}], "ports": [{"port": "metrics"}]}],
+                        "ingress": [
+                            {
+                                "from": [{"namespaceSelector": _ns_name("monitoring")}],
+                                "ports": [{"port": "metrics"}],
+                            }
+                        ],
                     },
                 )
             )
@@ -375,8 +452,16 @@ class _PolicyGen:
                             "policyTypes": ["Egress"],
                             "egress": [
                                 {
-                                    "to": [{"namespaceSelector": _ns_name("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-                                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                                    "to": [
+                                        {
+                                            "namespaceSelector": _ns_name("kube-system"),
+                                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                                        }
+                                    ],
+                                    "ports": [
+                                        {"protocol": "UDP", "port": 53},
+                                        {"protocol": "TCP", "port": 53},
+                                    ],
                                 }
                             ],
                         },
@@ -409,7 +494,9 @@ class _PolicyGen:
         named = self.rng.random() < 0.5
         return [_port(p, named) for p in chosen]
 
-    def other_dep(self, ns: _Namespace | None = None, tier: str | None = None) -> tuple[_Namespace, _Deployment]:
+    def other_dep(
+        self, ns: _Namespace | None = None, tier: str | None = None
+    ) -> tuple[_Namespace, _Deployment]:
         for _ in range(20):
             ons = ns or self.rng.choice(self.apps)
             dep = self.rng.choice(ons.deployments)
@@ -417,10 +504,18 @@ class _PolicyGen:
                 return ons, dep
         return ons, dep
 
-    def spec(self, dep: _Deployment, ingress: list[dict[str, Any]] | None = None, egress: list[dict[str, Any]] | None = None, types: list[str] | None = None) -> dict[str, Any]:
+    def spec(
+        self,
+        dep: _Deployment,
+        ingress: list[dict[str, Any]] | None = None,
+        egress: list[dict[str, Any]] | None = None,
+        types: list[str] | None = None,
+    ) -> dict[str, Any]:
         spec: dict[str, Any] = {"podSelector": self.subject(dep)}
         if types is None:
-            types = (["Ingress"] if ingress is not None else []) + (["Egress"] if egress is not None else [])
+            types = (["Ingress"] if ingress is not None else []) + (
+                ["Egress"] if egress is not None else []
+            )
         if types:
             spec["policyTypes"] = types
         if ingress is not None:
@@ -432,18 +527,34 @@ class _PolicyGen:
     # templates -----------------------------------------------------------------------------
     def same_app(self) -> dict[str, Any]:
         ns, dep = self.pick()
-        rule = {"from": [{"podSelector": {"matchLabels": {"app": dep.app}}}], "ports": self.ports_of(dep, 2)}
-        return _np(ns.name, self.unique(ns.name, f"allow-{dep.app}-from-self"), self.spec(dep, ingress=[rule]))
+        rule = {
+            "from": [{"podSelector": {"matchLabels": {"app": dep.app}}}],
+            "ports": self.ports_of(dep, 2),
+        }
+        return _np(
+            ns.name,
+            self.unique(ns.name, f"allow-{dep.app}-from-self"),
+            self.spec(dep, ingress=[rule]),
+        )
 
     def tier_to_tier(self) -> dict[str, Any]:
         ns, dep = self.pick()
-        upstream = {"backend": "frontend", "data": "backend", "worker": "backend", "frontend": "frontend"}[dep.tier]
+        upstream = {
+            "backend": "frontend",
+            "data": "backend",
+            "worker": "backend",
+            "frontend": "frontend",
+        }[dep.tier]
         peers: list[dict[str, Any]] = [{"podSelector": {"matchLabels": {"tier": upstream}}}]
         if self.rng.random() < 0.4:
             _, other = self.other_dep(ns)
             peers.append({"podSelector": {"matchLabels": {"app": other.app, "tier": other.tier}}})
         rule = {"from": peers, "ports": self.ports_of(dep, self.rng.randint(1, 2))}
-        return _np(ns.name, self.unique(ns.name, f"allow-{upstream}-to-{dep.app}"), self.spec(dep, ingress=[rule]))
+        return _np(
+            ns.name,
+            self.unique(ns.name, f"allow-{upstream}-to-{dep.app}"),
+            self.spec(dep, ingress=[rule]),
+        )
 
     def cross_ns_and(self) -> dict[str, Any]:
         ns, dep = self.pick()
@@ -455,8 +566,22 @@ class _PolicyGen:
                 if self.rng.random() < 0.5
                 else _ns_name(ons.name)
             )
-            rules.append({"from": [{"namespaceSelector": nssel, "podSelector": {"matchLabels": {"app": other.app}}}], "ports": self.ports_of(dep)})
-        return _np(ns.name, self.unique(ns.name, f"allow-cross-ns-to-{dep.app}"), self.spec(dep, ingress=rules))
+            rules.append(
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": nssel,
+                            "podSelector": {"matchLabels": {"app": other.app}},
+                        }
+                    ],
+                    "ports": self.ports_of(dep),
+                }
+            )
+        return _np(
+            ns.name,
+            self.unique(ns.name, f"allow-cross-ns-to-{dep.app}"),
+            self.spec(dep, ingress=rules),
+        )
 
     def ns_only(self) -> dict[str, Any]:
         ns, dep = self.pick()
@@ -464,28 +589,58 @@ class _PolicyGen:
         if r < 0.4:
             peer = {"namespaceSelector": {"matchLabels": {"team": ns.team}}}
         elif r < 0.7:
-            peer = {"namespaceSelector": {"matchLabels": {"env": ns.env, "tier": self.rng.choice(NS_TIERS)}}}
+            peer = {
+                "namespaceSelector": {
+                    "matchLabels": {"env": ns.env, "tier": self.rng.choice(NS_TIERS)}
+                }
+            }
         else:
             peer = {"namespaceSelector": _ns_name(self.rng.choice(self.apps).name)}
         rule = {"from": [peer], "ports": self.ports_of(dep)}
-        return _np(ns.name, self.unique(ns.name, f"allow-ns-to-{dep.app}"), self.spec(dep, ingress=[rule]))
+        return _np(
+            ns.name, self.unique(ns.name, f"allow-ns-to-{dep.app}"), self.spec(dep, ingress=[rule])
+        )
 
     def expressions(self) -> dict[str, Any]:
         ns, dep = self.pick()
         versions = sorted({d.version for d in ns.apps[dep.app]})
         pod_exprs = [
-            {"key": "tier", "operator": "In", "values": sorted({"frontend", "backend", self.rng.choice(("worker", "data"))})},
-            {"key": "version", "operator": "NotIn", "values": [self.rng.choice(versions + ["v0"])]},
+            {
+                "key": "tier",
+                "operator": "In",
+                "values": sorted({"frontend", "backend", self.rng.choice(("worker", "data"))}),
+            },
+            {"key": "version", "operator": "NotIn", "values": [self.rng.choice([*versions, "v0"])]},
             {"key": "app.kubernetes.io/name", "operator": "Exists"},
         ]
-        peer: dict[str, Any] = {"podSelector": {"matchExpressions": self.rng.sample(pod_exprs, self.rng.randint(1, 3))}}
+        peer: dict[str, Any] = {
+            "podSelector": {"matchExpressions": self.rng.sample(pod_exprs, self.rng.randint(1, 3))}
+        }
         if self.rng.random() < 0.6:
             peer["namespaceSelector"] = {
-                "matchExpressions": [{"key": "env", "operator": "In", "values": sorted({ns.env, "staging"})}]
-                + ([{"key": "team", "operator": "NotIn", "values": ["ads", "growth"]}] if self.rng.random() < 0.5 else [])
+                "matchExpressions": [
+                    {"key": "env", "operator": "In", "values": sorted({ns.env, "staging"})}
+                ]
+                + (
+                    [{"key": "team", "operator": "NotIn", "values": ["ads", "growth"]}]
+                    if self.rng.random() < 0.5
+                    else []
+                )
             }
-        subject = {"matchExpressions": [{"key": "app", "operator": "In", "values": sorted({dep.app, self.rng.choice(ns.deployments).app})}]}
-        spec = {"podSelector": subject, "policyTypes": ["Ingress"], "ingress": [{"from": [peer], "ports": self.ports_of(dep)}]}
+        subject = {
+            "matchExpressions": [
+                {
+                    "key": "app",
+                    "operator": "In",
+                    "values": sorted({dep.app, self.rng.choice(ns.deployments).app}),
+                }
+            ]
+        }
+        spec = {
+            "podSelector": subject,
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [peer], "ports": self.ports_of(dep)}],
+        }
         return _np(ns.name, self.unique(ns.name, f"allow-expr-to-{dep.app}"), spec)
 
     def ipblock_egress(self) -> dict[str, Any]:
@@ -511,7 +666,11 @@ class _PolicyGen:
         if excepts:
             block["except"] = list(excepts)
         rule = {"from": [{"ipBlock": block}], "ports": self.ports_of(dep)}
-        return _np(ns.name, self.unique(ns.name, f"allow-external-to-{dep.app}"), self.spec(dep, ingress=[rule]))
+        return _np(
+            ns.name,
+            self.unique(ns.name, f"allow-external-to-{dep.app}"),
+            self.spec(dep, ingress=[rule]),
+        )
 
     def port_range(self) -> dict[str, Any]:
         ns, dep = self.pick()
@@ -520,27 +679,45 @@ class _PolicyGen:
         rule = {"from": [peer], "ports": [{"protocol": "TCP", "port": lo, "endPort": hi}]}
         if self.rng.random() < 0.3:
             rule["ports"].append({"protocol": "UDP", "port": lo, "endPort": lo + 10})
-        return _np(ns.name, self.unique(ns.name, f"allow-range-to-{dep.app}"), self.spec(dep, ingress=[rule]))
+        return _np(
+            ns.name,
+            self.unique(ns.name, f"allow-range-to-{dep.app}"),
+            self.spec(dep, ingress=[rule]),
+        )
 
     def no_policy_types(self) -> dict[str, Any]:
         ns, dep = self.pick()
         _, other = self.other_dep(ns)
         spec: dict[str, Any] = {
             "podSelector": self.subject(dep),
-            "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": other.app}}}], "ports": self.ports_of(dep)}],
+            "ingress": [
+                {
+                    "from": [{"podSelector": {"matchLabels": {"app": other.app}}}],
+                    "ports": self.ports_of(dep),
+                }
+            ],
         }
         if self.rng.random() < 0.4:  # egress rules present: Egress implied too
             _, target = self.other_dep(ns)
-            spec["egress"] = [{"to": [{"podSelector": {"matchLabels": {"app": target.app}}}], "ports": self.ports_of(target)}]
+            spec["egress"] = [
+                {
+                    "to": [{"podSelector": {"matchLabels": {"app": target.app}}}],
+                    "ports": self.ports_of(target),
+                }
+            ]
         return _np(ns.name, self.unique(ns.name, f"legacy-{dep.app}"), spec)
 
     def egress_to_data(self) -> dict[str, Any]:
         ns, dep = self.pick()
         ons, target = self.other_dep(ns if self.rng.random() < 0.7 else None, "data")
-        peer: dict[str, Any] = {"podSelector": {"matchLabels": {"app": target.app, "tier": target.tier}}}
+        peer: dict[str, Any] = {
+            "podSelector": {"matchLabels": {"app": target.app, "tier": target.tier}}
+        }
         if ons is not ns:
             peer["namespaceSelector"] = _ns_name(ons.name)
-        spec = self.spec(dep, egress=[{"to": [peer], "ports": self.ports_of(target)}], types=["Egress"])
+        spec = self.spec(
+            dep, egress=[{"to": [peer], "ports": self.ports_of(target)}], types=["Egress"]
+        )
         return _np(ns.name, self.unique(ns.name, f"allow-{dep.app}-to-{target.app}"), spec)
 
     def same_namespace(self) -> dict[str, Any]:
@@ -550,8 +727,16 @@ class _PolicyGen:
 
     def ingress_controller(self) -> dict[str, Any]:
         ns, dep = self.other_dep(None, "frontend")
-        peer = {"namespaceSelector": _ns_name("ingress-nginx"), "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}}}
-        spec = self.spec(dep, ingress=[{"from": [peer], "ports": [{"protocol": "TCP", "port": 8080}, {"port": "https"}]}])
+        peer = {
+            "namespaceSelector": _ns_name("ingress-nginx"),
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
+        }
+        spec = self.spec(
+            dep,
+            ingress=[
+                {"from": [peer], "ports": [{"protocol": "TCP", "port": 8080}, {"port": "https"}]}
+            ],
+        )
         return _np(ns.name, self.unique(ns.name, f"allow-ingress-to-{dep.app}"), spec)
 
     def sctp(self) -> dict[str, Any]:
@@ -559,8 +744,15 @@ class _PolicyGen:
         ports = [{"protocol": "SCTP", "port": 3868}]
         if "diameter" in dep.ports and self.rng.random() < 0.5:
             ports.append({"protocol": "SCTP", "port": "diameter"})
-        peer = {"namespaceSelector": {"matchLabels": {"team": ns.team}}, "podSelector": {"matchLabels": {"tier": "backend"}}}
-        return _np(ns.name, self.unique(ns.name, f"allow-sctp-{dep.app}"), self.spec(dep, ingress=[{"from": [peer], "ports": ports}]))
+        peer = {
+            "namespaceSelector": {"matchLabels": {"team": ns.team}},
+            "podSelector": {"matchLabels": {"tier": "backend"}},
+        }
+        return _np(
+            ns.name,
+            self.unique(ns.name, f"allow-sctp-{dep.app}"),
+            self.spec(dep, ingress=[{"from": [peer], "ports": ports}]),
+        )
 
     def policies(self, count: int) -> list[dict[str, Any]]:
         if not self.apps or count <= 0:
@@ -576,11 +768,14 @@ class _PolicyGen:
 # entry points ------------------------------------------------------------------------------
 
 
-def generate(pods: int, policies: int, namespaces: int, seed: int = 1) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def generate(
+    pods: int, policies: int, namespaces: int, seed: int = 1
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(cluster objects, NetworkPolicies) for a synthetic cluster; deterministic in ``seed``.
 
-    ``pods`` and ``policies`` are exact counts; ``namespaces`` includes the three system
-    namespaces (kube-system, monitoring, ingress-nginx), so it must be at least 4.
+    ``pods`` and ``policies`` are exact counts (with ``pods == 0`` no policy is generated);
+    ``namespaces`` includes the three system namespaces (kube-system, monitoring,
+    ingress-nginx), so it must be at least 4. Below 8 pods the system namespaces stay empty.
     """
     if namespaces < 4:
         raise ValueError("namespaces must be >= 4 (three are system namespaces)")
@@ -596,10 +791,14 @@ def generate(pods: int, policies: int, namespaces: int, seed: int = 1) -> tuple[
 
 def dump_yaml(objects: list[dict[str, Any]]) -> str:
     """Multi-document YAML text (C emitter when available)."""
-    return yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False, default_flow_style=False, explicit_start=True)
+    return yaml.dump_all(
+        objects, Dumper=_Dumper, sort_keys=False, default_flow_style=False, explicit_start=True
+    )
 
 
-def write(out_dir: str | Path, pods: int, policies: int, namespaces: int, seed: int = 1) -> tuple[Path, Path]:
+def write(
+    out_dir: str | Path, pods: int, policies: int, namespaces: int, seed: int = 1
+) -> tuple[Path, Path]:
     """Generate and write ``cluster.yaml`` and ``policies.yaml`` under ``out_dir``."""
     cluster, pols = generate(pods, policies, namespaces, seed)
     out = Path(out_dir)
@@ -611,12 +810,18 @@ def write(out_dir: str | Path, pods: int, policies: int, namespaces: int, seed: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--pods", type=int, default=2000)
     ap.add_argument("--policies", type=int, default=500)
-    ap.add_argument("--namespaces", type=int, default=20, help="including the 3 system namespaces (>= 4)")
+    ap.add_argument(
+        "--namespaces", type=int, default=20, help="including the 3 system namespaces (>= 4)"
+    )
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("-o", "--output", required=True, help="directory for cluster.yaml and policies.yaml")
+    ap.add_argument(
+        "-o", "--output", required=True, help="directory for cluster.yaml and policies.yaml"
+    )
     args = ap.parse_args(argv)
     start = time.perf_counter()
     try:
@@ -624,7 +829,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         ap.error(str(exc))
     took = time.perf_counter() - start
-    print(f"wrote {cpath} ({cpath.stat().st_size / 1e6:.1f} MB) and {ppath} ({ppath.stat().st_size / 1e6:.1f} MB) in {took:.1f} s", file=sys.stderr)
+    print(
+        f"wrote {cpath} ({cpath.stat().st_size / 1e6:.1f} MB) and {ppath} ({ppath.stat().st_size / 1e6:.1f} MB) in {took:.1f} s",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -15,7 +15,7 @@ from polyfence.inventory import Inventory
 from polyfence.model.policy import PolicySet
 from polyfence.model.ports import protocol_name
 from polyfence.semantics.connset import ConnSet
-from polyfence.semantics.engine import Connectivity, EndpointClass, Universe
+from polyfence.semantics.engine import Connectivity, EndpointClass, Universe, iter_bits
 from polyfence.semantics.profile import DEFAULT_PROFILE, EvaluationProfile
 
 
@@ -104,20 +104,22 @@ def compare(
     wider: list[Witness] = []
     narrower: list[Witness] = []
     pairs = 0
-    for s, d in ca.class_pairs():
-        dst_name = _visible_dst(universe, s, d, profile)
-        if dst_name is None:
-            continue
-        pairs += 1
-        xa, xb = ca.allowed(s, d), cb.allowed(s, d)
-        if xa == xb:
-            continue
-        extra = xb - xa
-        if extra and len(wider) < max_witnesses:
-            wider.append(_witness(universe, s, d, extra, "b", dst_name))
-        missing = xa - xb
-        if missing and len(narrower) < max_witnesses:
-            narrower.append(_witness(universe, s, d, missing, "a", dst_name))
+    for s in range(universe.size):
+        # Pairs outside both candidate sets are empty on both sides: nothing to compare.
+        for d in iter_bits(ca.candidates(s) | cb.candidates(s)):
+            pairs += 1
+            xa, xb = ca.allowed(s, d), cb.allowed(s, d)
+            if xa == xb:
+                continue
+            dst_name = _visible_dst(universe, s, d, profile)
+            if dst_name is None:
+                continue  # only self traffic or node-to-local-pod, which are always allowed
+            extra = xb - xa
+            if extra and len(wider) < max_witnesses:
+                wider.append(_witness(universe, s, d, extra, "b", dst_name))
+            missing = xa - xb
+            if missing and len(narrower) < max_witnesses:
+                narrower.append(_witness(universe, s, d, missing, "a", dst_name))
         if len(wider) >= max_witnesses and len(narrower) >= max_witnesses:
             break
     if wider and narrower:

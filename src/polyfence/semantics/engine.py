@@ -185,6 +185,12 @@ class Universe:
             candidates = 0
             for ns in peer.namespace_names:
                 candidates |= self.by_namespace.get(ns, 0)
+        elif peer.namespace_selector is not None:
+            # Match the namespace selector once per namespace, not once per pod class.
+            candidates = 0
+            for ns, bits in self.by_namespace.items():
+                if peer.namespace_selector.matches(self.matcher.ns_labels(ns)):
+                    candidates |= bits
         elif peer.wants_pod:
             candidates = self.pod_bits
         else:
@@ -331,29 +337,44 @@ def _merge(blocks: list[_Block]) -> list[_Block]:
     return list(merged.values())
 
 
+@dataclass(slots=True)
+class _LayerRows:
+    """One layer's evaluated rows: per class, what its egress allows to each class and what
+    its ingress accepts from each class (None: not governed, everything), plus bitsets of the
+    non-empty entries so that empty pairs are never visited."""
+
+    egress: list[list[ConnSet] | None]
+    ingress: list[list[ConnSet] | None]
+    egress_bits: list[int]  # per source: destinations its egress lets anything through to
+    accepted_by: list[int]  # per source: governed destinations whose ingress accepts something
+    open_ingress: int  # destinations whose ingress is not governed
+
+
 class Connectivity:
     """Allowed connections between every ordered pair of endpoint classes, per layer ANDed."""
 
     def __init__(self, universe: Universe, policy_set: PolicySet) -> None:
         self.universe = universe
         self.policy_set = policy_set
-        self._rows: list[dict[Direction, list[ConnSet | None] | None]] = []
         self._and_cache: dict[tuple[ConnSet, ConnSet], ConnSet] = {}
         layers = sorted(policy_set.layers(), key=lambda layer: layer.value)
-        self._layers: list[list[dict[Direction, list[ConnSet] | None]]] = [
+        self._layers = [
             self._layer_rows(policy_set.with_policies(p for p in policy_set if p.layer is layer))
             for layer in layers
         ]
+        self._is_pod_bits = 0
+        for cls in universe.classes:
+            if cls.is_pod:
+                self._is_pod_bits |= 1 << cls.index
 
-    def _layer_rows(self, policy_set: PolicySet) -> list[dict[Direction, list[ConnSet] | None]]:
+    def _governing(self, policy_set: PolicySet) -> tuple[list[list[Policy]], list[list[Policy]]]:
         u = self.universe
-        evaluator = DirectionEvaluator(u, policy_set)
-        governing: list[dict[Direction, list[Policy]]] = [
-            {Direction.INGRESS: [], Direction.EGRESS: []} for _ in range(u.size)
-        ]
+        egress: list[list[Policy]] = [[] for _ in range(u.size)]
+        ingress: list[list[Policy]] = [[] for _ in range(u.size)]
         for pol in policy_set:
-            dirs = [d for d in Direction if isinstance(pol.direction(d), Governed)]
-            if not dirs:
+            gov_in = isinstance(pol.ingress, Governed)
+            gov_out = isinstance(pol.egress, Governed)
+            if not (gov_in or gov_out):
                 continue
             sub = pol.subject
             candidates = (
@@ -362,27 +383,53 @@ class Connectivity:
             for idx in iter_bits(candidates):
                 ep = u.classes[idx].representative.endpoint
                 if ep is not None and u.matcher.selects(sub, ep):
-                    for d in dirs:
-                        governing[idx][d].append(pol)
-        rows: list[dict[Direction, list[ConnSet] | None]] = []
+                    if gov_in:
+                        ingress[idx].append(pol)
+                    if gov_out:
+                        egress[idx].append(pol)
+        return egress, ingress
+
+    def _line(self, blocks: list[tuple[int, ConnSet]]) -> tuple[list[ConnSet] | None, int]:
+        u = self.universe
+        if len(blocks) == 1 and blocks[0][1] == FULL:
+            return None, u.all_bits
+        line: list[ConnSet] = [EMPTY] * u.size
+        nonempty = 0
+        for bits, conns in blocks:
+            if not conns:
+                continue
+            nonempty |= bits
+            for idx in iter_bits(bits):
+                line[idx] = conns
+        return line, nonempty
+
+    def _layer_rows(self, policy_set: PolicySet) -> _LayerRows:
+        u = self.universe
+        evaluator = DirectionEvaluator(u, policy_set)
+        gov_egress, gov_ingress = self._governing(policy_set)
+        egress: list[list[ConnSet] | None] = [None] * u.size
+        ingress: list[list[ConnSet] | None] = [None] * u.size
+        egress_bits = [u.all_bits] * u.size
+        accepted_by = [0] * u.size
+        open_ingress = 0
         for cls in u.classes:
-            row: dict[Direction, list[ConnSet] | None] = {}
-            for d in Direction:
-                pols = governing[cls.index][d]
-                if not pols:
-                    row[d] = None
-                    continue
-                blocks = evaluator.evaluate(cls, pols, d)
-                if len(blocks) == 1 and blocks[0][1] == FULL:
-                    row[d] = None
-                    continue
-                line: list[ConnSet] = [EMPTY] * u.size
-                for bits, conns in blocks:
-                    for idx in iter_bits(bits):
-                        line[idx] = conns
-                row[d] = line
-            rows.append(row)
-        return rows
+            idx = cls.index
+            if gov_egress[idx]:
+                blocks = evaluator.evaluate(cls, gov_egress[idx], Direction.EGRESS)
+                egress[idx], egress_bits[idx] = self._line(blocks)
+            if gov_ingress[idx]:
+                blocks = evaluator.evaluate(cls, gov_ingress[idx], Direction.INGRESS)
+                line, sources = self._line(blocks)
+                ingress[idx] = line
+                if line is None:
+                    open_ingress |= 1 << idx
+                else:
+                    bit = 1 << idx
+                    for src in iter_bits(sources):
+                        accepted_by[src] |= bit
+            else:
+                open_ingress |= 1 << idx
+        return _LayerRows(egress, ingress, egress_bits, accepted_by, open_ingress)
 
     def _and(self, a: ConnSet, b: ConnSet) -> ConnSet:
         if a is FULL:
@@ -400,8 +447,8 @@ class Connectivity:
         """What ``src`` class may open towards ``dst`` class: src egress AND dst ingress, every layer."""
         result = FULL
         for rows in self._layers:
-            egress = rows[src][Direction.EGRESS]
-            ingress = rows[dst][Direction.INGRESS]
+            egress = rows.egress[src]
+            ingress = rows.ingress[dst]
             if egress is not None:
                 result = self._and(result, egress[dst])
             if ingress is not None:
@@ -410,25 +457,31 @@ class Connectivity:
                 return EMPTY
         return result
 
+    def candidates(self, src: int) -> int:
+        """Destinations that may get anything from ``src`` (a superset of the non-empty pairs)."""
+        bits = self.universe.all_bits
+        for rows in self._layers:
+            bits &= rows.egress_bits[src] & (rows.accepted_by[src] | rows.open_ingress)
+        if not self.universe.classes[src].is_pod:
+            bits &= self._is_pod_bits  # external/node to external/node is not cluster traffic
+        return bits
+
     def class_pairs(self) -> Iterator[tuple[int, int]]:
         """Ordered class pairs with at least one pod end (external↔external is not cluster traffic)."""
         u = self.universe
-        pods = [c.index for c in u.classes if c.is_pod]
-        others = [c.index for c in u.classes if not c.is_pod]
-        for s in pods:
-            for d in range(u.size):
-                yield s, d
-        for s in others:
-            for d in pods:
+        for s in range(u.size):
+            targets = u.all_bits if u.classes[s].is_pod else self._is_pod_bits
+            for d in iter_bits(targets):
                 yield s, d
 
     def matrix(self) -> dict[tuple[int, int], ConnSet]:
-        """Every class pair with something allowed."""
+        """Every class pair with something allowed (only candidate pairs are visited)."""
         out: dict[tuple[int, int], ConnSet] = {}
-        for s, d in self.class_pairs():
-            conns = self.allowed(s, d)
-            if conns:
-                out[(s, d)] = conns
+        for s in range(self.universe.size):
+            for d in iter_bits(self.candidates(s)):
+                conns = self.allowed(s, d)
+                if conns:
+                    out[(s, d)] = conns
         return out
 
     def endpoint_pairs(self) -> Iterator[tuple[str, str, ConnSet]]:
