@@ -63,8 +63,9 @@ def load(
     reg = _translators()
     if isinstance(source, str):
         source = [source]
-    items = list(source)
+    items: list[Any] = list(source)
     read_problems: list[Diagnostic] = []
+    docs: list[Document]
     if items and isinstance(items[0], Document):
         docs = items
     else:

@@ -26,6 +26,7 @@ from jsonschema.exceptions import ValidationError
 from polyfence.errors import Diagnostic, InputError
 from polyfence.model.peers import (
     ANY_PEER,
+    AnyPeer,
     Entity,
     FqdnMatch,
     IpMatch,
@@ -49,7 +50,7 @@ from polyfence.model.policy import (
     Subject,
     Tier,
 )
-from polyfence.model.ports import ALL_PROTOCOLS, ANY_PORTS, PortMatch, PortSpec
+from polyfence.model.ports import ALL_PROTOCOLS, ANY_PORTS, AnyPorts, PortMatch, PortSpec
 from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import All, Selector, parse
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet, parse_cidr
@@ -171,8 +172,12 @@ def _direction_to_dict(rules: DirectionRules) -> dict[str, Any]:
 def _rule_to_dict(rule: Rule) -> dict[str, Any]:
     out: dict[str, Any] = {
         "action": rule.action.value,
-        "peers": "any" if rule.peers is ANY_PEER else [_peer_to_dict(p) for p in rule.peers],
-        "ports": "any" if rule.ports is ANY_PORTS else [_port_to_dict(p) for p in rule.ports],
+        "peers": "any"
+        if isinstance(rule.peers, AnyPeer)
+        else [_peer_to_dict(p) for p in rule.peers],
+        "ports": "any"
+        if isinstance(rule.ports, AnyPorts)
+        else [_port_to_dict(p) for p in rule.ports],
     }
     if rule.l7 is not None:
         out["l7"] = {

@@ -274,23 +274,25 @@ def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
             )
         elif kind == "Node":
             addresses = (doc.data.get("status") or {}).get("addresses") or []
-            ips = tuple(
+            node_ips = tuple(
                 str(a["address"])
                 for a in addresses
                 if isinstance(a, dict)
                 and a.get("type") in ("InternalIP", "ExternalIP")
                 and _valid_ip(a.get("address"))
             )
-            nodes.append(Endpoint("Node", None, name, labels, None, ips))
+            nodes.append(Endpoint("Node", None, name, labels, None, node_ips))
         elif kind == "Service":
             spec = doc.data.get("spec") or {}
-            ips = tuple(
+            cluster_ips = tuple(
                 str(ip)
                 for ip in spec.get("clusterIPs") or [spec.get("clusterIP")]
                 if ip and _valid_ip(ip)
             )
             sel = spec.get("selector")
-            services.append(Service(ns, name, dict(sel) if isinstance(sel, dict) else None, ips))
+            services.append(
+                Service(ns, name, dict(sel) if isinstance(sel, dict) else None, cluster_ips)
+            )
         elif kind == "ServiceAccount":
             sa_labels[(ns, name)] = labels
         elif kind == "ExternalAddresses":

@@ -134,7 +134,7 @@ def _freeze_values(node: Selector, values: object) -> None:
 
 
 def _freeze_terms(node: Selector, terms: object) -> None:
-    frozen = tuple(terms)  # type: ignore[call-overload]
+    frozen: tuple[object, ...] = tuple(terms)  # type: ignore[arg-type]
     for t in frozen:
         if not isinstance(t, Selector):
             raise TypeError(f"terms must be Selectors, not {type(t).__name__}")

@@ -289,7 +289,7 @@ class IntervalSet:
             object.__setattr__(self, "bounds", IntervalSet.parse(bounds).bounds)
             return
         if type(bounds) is not tuple or any(type(p) is not tuple for p in bounds):
-            bounds = tuple(tuple(p) for p in bounds)
+            bounds = tuple((int(p[0]), int(p[1])) for p in bounds)
             object.__setattr__(self, "bounds", bounds)
         _check_normal(bounds)
 
