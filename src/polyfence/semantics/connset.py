@@ -191,15 +191,18 @@ class ConnSet:
                 ("SCTP", Protocol.SCTP),
             )
         }
+        named = sorted(int(p) for p in Protocol)
         for lo, hi, ports in self.segments:
-            if lo == hi and lo in (Protocol.TCP, Protocol.UDP, Protocol.SCTP):
-                continue
-            if lo == hi and lo in ICMP_PROTOCOLS:
-                out[protocol_name(lo)] = format_icmp(ports)
-            elif lo == hi:
-                out[protocol_name(lo)] = "all"
-            else:
-                out[f"{lo}-{hi}"] = "all"
+            start = lo
+            for proto in [*(p for p in named if lo <= p <= hi), hi + 1]:
+                if start < proto:  # an unnamed run of protocol numbers
+                    out[str(start) if start == proto - 1 else f"{start}-{proto - 1}"] = "all"
+                if proto <= hi and proto not in (Protocol.TCP, Protocol.UDP, Protocol.SCTP):
+                    if proto in ICMP_PROTOCOLS:
+                        out[protocol_name(proto)] = format_icmp(ports)
+                    else:
+                        out[protocol_name(proto)] = "all"
+                start = proto + 1
         return out
 
     def __repr__(self) -> str:
