@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from polyfence.errors import Diagnostic, InputError, LossyTranslationError, UnsupportedFormatError
-from polyfence.fidelity import FidelityReport, Verification
+from polyfence.fidelity import Effect, Feature, FidelityReport, Loss, Treatment, Verification
 from polyfence.inventory import INVENTORY_KINDS, Endpoint, Inventory, inventory_from_documents
 from polyfence.io.files import parse_text, read_documents
 from polyfence.model.document import Document
@@ -160,6 +160,7 @@ def convert(
                 cmp.relation.value, kind, tuple(w.to_dict() for w in cmp.witnesses)
             ),
         )
+        report = report.with_losses(*_unexplained(report, cmp))
     if report.widens and not allow_widening:
         raise LossyTranslationError(
             f"refused: the {target.name} output would allow more than the source (use --allow-widening to accept)",
@@ -170,6 +171,31 @@ def convert(
             f"refused: the {target.name} output is not exact (--exact)", report
         )
     return ConversionResult(rendered.value, report, back)
+
+
+def _unexplained(report: FidelityReport, cmp: Comparison) -> list[Loss]:
+    """Differences the engine found that no reported loss accounts for: never stay silent."""
+    effects = {loss.effect for loss in report.losses}
+    out = []
+    for side, effect, verb in (("b", Effect.WIDENED, "allows"), ("a", Effect.NARROWED, "denies")):
+        if effects & {effect, Effect.INVENTORY_DEPENDENT}:
+            continue
+        for w in cmp.witnesses:
+            if w.allowed_by == side:
+                port = "" if w.port is None else f"/{w.port}"
+                out.append(
+                    Loss(
+                        effect,
+                        Treatment.APPROXIMATED,
+                        Feature.UNEXPLAINED,
+                        None,
+                        f"verification: the output {verb} {w.src} -> {w.dst} {w.protocol}{port}, "
+                        "which no reported loss explains",
+                        w.to_dict(),
+                    )
+                )
+                break
+    return out
 
 
 def _ref(index: int) -> Any:

@@ -59,6 +59,7 @@ class Feature(StrEnum):
     EGRESS = "egress"
     LAYER = "layer"
     METADATA = "metadata"
+    UNEXPLAINED = "unexplained-difference"  # found by verification, not by the translator
 
 
 @dataclass(frozen=True, slots=True)

@@ -344,3 +344,24 @@ def test_k8s_fragment_ir_roundtrip_exact_and_schema_valid(ir: PolicySet, inv: In
     back = K8S.to_canonical(docs_of(out.value)).value
     result = compare(ir, back, inv)
     assert result.relation is Relation.EQUIVALENT, result.witnesses
+
+
+def test_unexplained_differences_become_losses() -> None:
+    from polyfence.api import _unexplained
+    from polyfence.fidelity import Feature, FidelityReport
+    from polyfence.semantics.compare import Comparison, Witness
+
+    cmp = Comparison(
+        Relation.INCOMPARABLE,
+        (
+            Witness("ns/a[Pod]", "ns/b[Pod]", "TCP", 80, "b"),
+            Witness("ns/a[Pod]", "ns/c[Pod]", "UDP", 53, "a"),
+        ),
+        4,
+    )
+    losses = _unexplained(FidelityReport("x", "y"), cmp)
+    assert [(loss.effect, loss.feature) for loss in losses] == [
+        (Effect.WIDENED, Feature.UNEXPLAINED),
+        (Effect.NARROWED, Feature.UNEXPLAINED),
+    ]
+    assert "ns/a[Pod] -> ns/b[Pod] TCP/80" in losses[0].message
