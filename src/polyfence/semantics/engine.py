@@ -8,6 +8,11 @@ ordered rules are evaluated symbolically over blocks of peer classes (Python int
 bitsets) and ``ConnSet``s, which gives tiers, order, deny, pass and the per-tier end-of-tier
 drop exactly as the single-connection verdict does (see ``verdict.py``), only for whole
 classes at once.
+
+Scope of this engine: connections at L3/L4. A rule's L7 constraint (HTTP, DNS) does not
+narrow the connections it matches here (an L7-restricted allow still lets the TCP connection
+through, as Cilium and Istio do); translators report every L7 construct they drop or change
+as a loss, so verification never has to see it.
 """
 
 from __future__ import annotations
