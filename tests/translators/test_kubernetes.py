@@ -11,7 +11,6 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from polyfence.translators.kubernetes import KubernetesTranslator, lint
 
 from polyfence import api
 from polyfence.errors import InputError
@@ -27,6 +26,7 @@ from polyfence.model.selectors import Eq, parse
 from polyfence.semantics.compare import Relation, compare
 from polyfence.semantics.intervals import IntervalSet
 from polyfence.translation import RenderOptions
+from polyfence.translators.kubernetes import KubernetesTranslator, lint
 from tests.strategies import general_sets, inventories, k8s_fragment_sets, k8s_policy_lists
 
 K8S = KubernetesTranslator()

@@ -12,7 +12,14 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from polyfence.inventory import Endpoint, Inventory, NamedPort, Namespace, build_inventory
+from polyfence.inventory import (
+    NAMESPACE_NAME_LABEL,
+    Endpoint,
+    Inventory,
+    NamedPort,
+    Namespace,
+    build_inventory,
+)
 from polyfence.model.peers import ANY_PEER, Peer
 from polyfence.model.policy import Governed, PolicySet
 from polyfence.model.ports import ANY_PORTS
@@ -95,14 +102,20 @@ def synthesise(policy_sets: Iterable[PolicySet]) -> Inventory:
             if peer.ip is not None:
                 cidrs.extend(peer.ip.nets or ())
                 cidrs.extend(peer.ip.not_nets)
-    namespaces = [Namespace(name, {}) for name in sorted(ns_names)]
-    seen_ns: set[tuple[tuple[str, str], ...]] = set()
-    for i, labels in enumerate(ns_labels):
-        key = tuple(sorted(labels.items()))
-        if key in seen_ns or not labels:
+    by_name: dict[str, dict[str, str]] = {name: {} for name in sorted(ns_names)}
+    for labels in ns_labels:
+        if not labels:
             continue
-        seen_ns.add(key)
-        namespaces.append(Namespace(f"polyfence-ns-{i}", labels))
+        ns_name = labels.get(NAMESPACE_NAME_LABEL)
+        if ns_name is not None:
+            # The name label always equals the name: give that namespace these labels too,
+            # unless it already has conflicting ones (then another term covers it).
+            current = by_name.setdefault(ns_name, {})
+            if all(current.get(k, v) == v for k, v in labels.items()):
+                current.update(labels)
+            continue
+        by_name.setdefault(f"ns{_describe(labels)}", dict(labels))
+    namespaces = [Namespace(name, labels) for name, labels in by_name.items()]
     unique_pods: list[dict[str, str]] = []
     seen_pods: set[tuple[tuple[str, str], ...]] = set()
     for labels in pod_labels:
@@ -122,14 +135,24 @@ def synthesise(policy_sets: Iterable[PolicySet]) -> Inventory:
         for j, labels in enumerate(unique_pods):
             counter += 1
             ip = str(ipaddress.IPv4Address(0x0AF40000 + counter))  # 10.244.0.0/16
-            endpoints.append(Endpoint("Pod", ns.name, f"pod-{j}", labels, "default", (ip,), ports))
+            name = f"pod{_describe(labels)}"
+            endpoints.append(Endpoint("Pod", ns.name, name, labels, "default", (ip,), ports))
             if named and j == 0:
-                endpoints.append(Endpoint("Pod", ns.name, "pod-noports", labels, "default", (ip,)))
+                counter += 1
+                other = str(ipaddress.IPv4Address(0x0AF40000 + counter))
+                endpoints.append(
+                    Endpoint("Pod", ns.name, f"{name}-no-named-ports", labels, "default", (other,))
+                )
     for k, address in enumerate(addresses):
         endpoints.append(
             Endpoint("Pod", namespaces[0].name, f"pod-at-{k}", {}, "default", (address,))
         )
     return build_inventory(namespaces, endpoints)
+
+
+def _describe(labels: dict[str, str]) -> str:
+    """A readable name suffix, so witnesses on a synthesised inventory say what the pod is."""
+    return "{" + ",".join(f"{k}={v}" for k, v in sorted(labels.items())) + "}"
 
 
 def _addresses(cidrs: list[str]) -> list[str]:
