@@ -52,6 +52,8 @@ from polyfence.model.policy import (
 from polyfence.model.ports import ANY_PORTS, PortSpec, Protocol
 from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import (
+    Eq,
+    In,
     LabelSelectorError,
     Selector,
     SelectorNotExpressible,
@@ -327,8 +329,6 @@ def lint(doc: Document) -> list[Diagnostic]:
 
 
 def _ns_name_selector(names: frozenset[str]) -> Selector:
-    from polyfence.model.selectors import Eq, In
-
     if len(names) == 1:
         return Eq(NAMESPACE_NAME_LABEL, next(iter(names)))
     return In(NAMESPACE_NAME_LABEL, frozenset(names))

@@ -20,6 +20,7 @@ from polyfence.io.files import parse_text, read_documents
 from polyfence.model.document import Document
 from polyfence.model.policy import PolicySet
 from polyfence.model.ports import protocol_number
+from polyfence.model.provenance import SourceRef
 from polyfence.semantics.compare import Comparison, Relation
 from polyfence.semantics.compare import compare as _compare
 from polyfence.semantics.engine import Connectivity
@@ -150,7 +151,7 @@ def convert(
     report = replace(rendered.report, source_format=source_format, target_format=target.name)
     back = policies
     if verify:
-        text_docs = [Document(d, rendered.report and _ref(i)) for i, d in enumerate(rendered.value)]
+        text_docs = [Document(d, SourceRef("<output>", i)) for i, d in enumerate(rendered.value)]
         back = target.to_canonical(text_docs).value
         inv, kind = _inventory_for(base_inv, inventory, [policies, back])
         cmp = _compare(policies, back, inv, profile)
@@ -198,12 +199,6 @@ def _unexplained(report: FidelityReport, cmp: Comparison) -> list[Loss]:
     return out
 
 
-def _ref(index: int) -> Any:
-    from polyfence.model.provenance import SourceRef
-
-    return SourceRef("<output>", index)
-
-
 def compare(
     a: Bundle | PolicySet,
     b: Bundle | PolicySet,
@@ -241,7 +236,7 @@ def _endpoint(inv: Inventory, ref: str) -> Endpoint | str:
     found = inv.find(ref)
     if found is None:
         raise InputError(
-            [Diagnostic(_ref(0).__class__("<arguments>"), f"no endpoint {ref!r} in the inventory")]
+            [Diagnostic(SourceRef("<arguments>"), f"no endpoint {ref!r} in the inventory")]
         )
     return found
 
@@ -269,7 +264,7 @@ def explain(
             int(number) if number else None,
         )
     except ValueError as exc:
-        raise InputError([Diagnostic(_ref(0).__class__("<arguments>"), str(exc))]) from None
+        raise InputError([Diagnostic(SourceRef("<arguments>"), str(exc))]) from None
     return conn, verdict(ps, conn, inv, profile)
 
 

@@ -243,7 +243,6 @@ class DirectionEvaluator:
 
     def _rule_parts(
         self,
-        rule_key: int,
         rule_peers: object,
         ports: object,
         direction: Direction,
@@ -289,9 +288,7 @@ class DirectionEvaluator:
                     key = (id(rule), subject.index if per_subject else -1)
                     parts = self._rule_cache.get(key)
                     if parts is None:
-                        parts = self._rule_parts(
-                            id(rule), rule.peers, rule.ports, direction, subject
-                        )
+                        parts = self._rule_parts(rule.peers, rule.ports, direction, subject)
                         self._rule_cache[key] = parts
                     for peer_bits, conns in parts:
                         blocks = _apply(blocks, peer_bits, conns, rule.action)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from polyfence.inventory import Endpoint, Inventory
 from polyfence.model.policy import Action, Direction, Governed, Policy, PolicySet
+from polyfence.model.ports import protocol_name
 from polyfence.semantics.engine import _order
 from polyfence.semantics.matching import Matcher, Remote, port_conns
 from polyfence.semantics.profile import DEFAULT_PROFILE, EvaluationProfile
@@ -32,8 +33,6 @@ class Connection:
             return side.ref if isinstance(side, Endpoint) else side
 
         port = "" if self.port is None else f"/{self.port}"
-        from polyfence.model.ports import protocol_name
-
         return f"{name(self.src)} -> {name(self.dst)} {protocol_name(self.protocol)}{port}"
 
 
