@@ -75,6 +75,7 @@ _LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _LABEL_VALUE = re.compile(f"({_LABEL_NAME})?")
 _LABEL_NAME_RE = re.compile(_LABEL_NAME)
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _IANA_SVC_NAME = re.compile(r"(?=.{1,15}$)(?=.*[a-z])[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
@@ -258,7 +259,16 @@ class _Reader:
         name = meta.get("name")
         if not name:
             self.error(ref.child("metadata", "name"), "a NetworkPolicy needs metadata.name")
+        elif len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
+            self.error(
+                ref.child("metadata", "name"), f"invalid name {name!r} (a lowercase DNS subdomain)"
+            )
         ns = meta.get("namespace") or "default"
+        if len(ns) > 63 or not _DNS_LABEL.fullmatch(ns):
+            self.error(
+                ref.child("metadata", "namespace"),
+                f"invalid namespace {ns!r} (a lowercase DNS label)",
+            )
         spec = data.get("spec")
         if spec is None:
             self.error(ref.child("spec"), "a NetworkPolicy needs spec")
@@ -266,17 +276,21 @@ class _Reader:
         sref = ref.child("spec")
         subject_sel = self.selector(spec.get("podSelector") or {}, sref.child("podSelector"))
         types = spec.get("policyTypes")
+        for i, kind in enumerate(types or []):
+            if kind not in ("Ingress", "Egress"):
+                self.error(
+                    sref.child("policyTypes", i),
+                    f"policyTypes entries must be Ingress or Egress, not {kind!r}",
+                )
         if not types:
             # API defaulting: Ingress always; Egress only when egress rules are present.
             types = ["Ingress"] + (["Egress"] if spec.get("egress") else [])
-        ingress: Any = NOT_GOVERNED
-        egress: Any = NOT_GOVERNED
-        if "Ingress" in types:
-            ingress = Governed(
-                self.rules(spec.get("ingress"), sref.child("ingress"), "from", ns), True
-            )
-        if "Egress" in types:
-            egress = Governed(self.rules(spec.get("egress"), sref.child("egress"), "to", ns), True)
+        # Rules of a direction left out of policyTypes are ignored, but the API server still
+        # validates them, so read both and keep what governs.
+        in_rules = self.rules(spec.get("ingress"), sref.child("ingress"), "from", ns)
+        out_rules = self.rules(spec.get("egress"), sref.child("egress"), "to", ns)
+        ingress: Any = Governed(in_rules, True) if "Ingress" in types else NOT_GOVERNED
+        egress: Any = Governed(out_rules, True) if "Egress" in types else NOT_GOVERNED
         if self.problems or subject_sel is None:
             return None
         return Policy(

@@ -158,6 +158,12 @@ def test_peer_forms() -> None:
         ("  ingres: []", "", "ingres"),
         ("  ingress: [{ports: [{port: 0}]}]", "/spec/ingress/0/ports/0/port", "1-65535"),
         ("  ingress: [{ports: [{port: '80'}]}]", "/spec/ingress/0/ports/0/port", "IANA"),
+        ("  policyTypes: [Ingres]", "/spec/policyTypes/0", "Ingress or Egress"),
+        (
+            "  policyTypes: [Egress]\n  ingress: [{ports: [{protocol: tcp}]}]",
+            "/spec/ingress/0/ports/0/protocol",
+            "TCP, UDP or SCTP",
+        ),
         ("  ingress: [{ports: [{port: Http}]}]", "/spec/ingress/0/ports/0/port", "IANA"),
         (
             "  ingress: [{from: [{podSelector: {matchLabels: {'bad key!': x}}}]}]",
@@ -179,6 +185,15 @@ def test_bad_input_names_the_field(spec_tail: str, pointer: str, needle: str) ->
         d.source.pointer.startswith(pointer) and needle in str(d) for d in info.value.diagnostics
     ), messages
     assert all(d.source.file == "t.yaml" and d.source.document == 0 for d in info.value.diagnostics)
+
+
+def test_bad_names() -> None:
+    with pytest.raises(InputError) as info:
+        read(POLICY.replace("{name: p, namespace: prod}", "{name: My_Policy, namespace: Prod}"))
+    assert [d.source.pointer for d in info.value.diagnostics] == [
+        "/metadata/name",
+        "/metadata/namespace",
+    ]
 
 
 def test_all_problems_reported_at_once() -> None:
