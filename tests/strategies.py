@@ -177,25 +177,65 @@ def to_ir(docs: list[dict[str, Any]]) -> PolicySet:
 
 @st.composite
 def general_sets(draw: Any) -> PolicySet:
-    """k8s-derived policies with random actions, isolation flags, tiers and orders."""
+    """k8s-derived policies with random actions, isolation flags, tiers, orders, local-side
+    constraints, network-set selection and selectors on the reserved pseudo-labels."""
+    from polyfence.model.labels import KIND_KEY, NAMESPACE_KEY, SERVICE_ACCOUNT_KEY
+    from polyfence.model.peers import IpMatch, NetworkSet, Peer
+    from polyfence.model.selectors import Eq, Global, Has, In, not_
+
     ps = to_ir(draw(k8s_policy_lists()))
     tiers = (
         Tier("security", 10.0, Action.DENY),
         Tier("platform", 20.0, Action.PASS),
         Tier("default"),
     )
+    pseudo = st.sampled_from(
+        (
+            Eq(NAMESPACE_KEY, "ns-a"),
+            In(NAMESPACE_KEY, frozenset({"ns-b", "ns-c"})),
+            Eq(SERVICE_ACCOUNT_KEY, "default"),
+            Eq(KIND_KEY, "network-set"),
+            not_(Has(NAMESPACE_KEY)),
+            Eq("app", "x"),
+        )
+    )
+    locals_ = st.one_of(
+        st.none(),
+        st.builds(lambda sel: Peer(pods=sel), pseudo),
+        st.just(Peer(ip=IpMatch(("10.1.0.0/16",)))),
+    )
+
+    def mutate_peer(peer: Any) -> Any:
+        if not peer.wants_pod or not draw(st.booleans()):
+            return peer
+        choice = draw(st.sampled_from(("sets", "pseudo", "global", "not")))
+        if choice == "sets":
+            return dataclasses.replace(peer, sets=True)
+        if choice == "pseudo":
+            return dataclasses.replace(peer, pods=draw(pseudo), sets=draw(st.booleans()))
+        if choice == "global":
+            return Peer(pods=draw(pseudo), namespace_selector=Global(), sets=True)
+        return Peer(not_pods=draw(pseudo), sets=draw(st.booleans()))
+
+    def mutate(rules: Any) -> Any:
+        if not isinstance(rules, Governed):
+            return rules
+        new_rules = []
+        for r in rules.rules:
+            peers = (
+                r.peers
+                if not isinstance(r.peers, tuple)
+                else tuple(mutate_peer(p) for p in r.peers)
+            )
+            new_rules.append(
+                dataclasses.replace(
+                    r, action=draw(st.sampled_from(list(Action))), peers=peers, local=draw(locals_)
+                )
+            )
+        return Governed(tuple(new_rules), draw(st.booleans()))
+
     out: list[Policy] = []
     for pol in ps:
-
-        def mutate(rules: Any) -> Any:
-            if not isinstance(rules, Governed):
-                return rules
-            new_rules = tuple(
-                dataclasses.replace(r, action=draw(st.sampled_from(list(Action))))
-                for r in rules.rules
-            )
-            return Governed(new_rules, draw(st.booleans()))
-
         out.append(
             dataclasses.replace(
                 pol,
@@ -205,7 +245,12 @@ def general_sets(draw: Any) -> PolicySet:
                 order=draw(st.sampled_from((None, 1.0, 500.0, 1000.0))),
             )
         )
-    return PolicySet(tuple(out), tiers)
+    sets = (
+        NetworkSet("partners", None, (("app", "x"),), ("8.8.8.0/24", "10.1.2.0/24")),
+        NetworkSet("office", "ns-a", (("app", "y"),), ("192.168.1.0/24", "fd00::/16")),
+    )
+    chosen = tuple(s for s in sets if draw(st.booleans()))
+    return PolicySet(tuple(out), tiers, chosen)
 
 
 def _k8s() -> Any:

@@ -15,6 +15,7 @@ from polyfence.model.peers import (
     Entity,
     FqdnMatch,
     IpMatch,
+    NetworkSet,
     Peer,
     PeerMatch,
     PrincipalMatch,
@@ -180,6 +181,7 @@ def peers() -> st.SearchStrategy[Peer]:
         fqdn=_optional(fqdn_matches),
         security_group=_optional(st.sampled_from(("sg-0a", "sg-0b"))),
         principal=_optional(principal_matches),
+        sets=st.booleans(),
     )
 
 
@@ -264,6 +266,7 @@ def rules() -> st.SearchStrategy[Rule]:
         peers=peer_matches(),
         ports=port_matches(),
         l7=_optional(l7_matches()),
+        local=_optional(peers()),
     )
 
 
@@ -332,4 +335,17 @@ def policy_sets(draw: st.DrawFn, max_policies: int = 3) -> PolicySet:
     """A policy set of 0..max_policies policies over 0..3 declared tiers."""
     tier_defs = draw(tiers())
     pols = draw(st.lists(policies(), max_size=max_policies))
-    return PolicySet(tuple(pols), tier_defs)
+    sets = draw(st.lists(network_sets(), max_size=2, unique_by=lambda s: (s.namespace, s.name)))
+    return PolicySet(tuple(pols), tier_defs, tuple(sets))
+
+
+def network_sets() -> st.SearchStrategy[NetworkSet]:
+    return st.builds(
+        NetworkSet,
+        name=st.sampled_from(("set-a", "set-b")),
+        namespace=_optional(namespaces),
+        labels=label_maps,
+        nets=st.lists(
+            st.sampled_from(("10.0.0.0/8", "192.168.1.0/24", "fd00::/8")), max_size=2
+        ).map(tuple),
+    )

@@ -244,7 +244,7 @@ class _Reader:
                     self.port(p or {}, rref.child("ports", j)) for j, p in enumerate(ports_raw)
                 ]
                 ports = tuple(s for s in specs if s is not None)
-            out.append(Rule(Action.ALLOW, peers, ports, None, rref))
+            out.append(Rule(Action.ALLOW, peers, ports, source=rref))
         return tuple(out)
 
     def read(self) -> Policy | None:

@@ -30,6 +30,7 @@ from polyfence.model.peers import (
     Entity,
     FqdnMatch,
     IpMatch,
+    NetworkSet,
     Peer,
     PeerMatch,
     PrincipalMatch,
@@ -115,12 +116,23 @@ def policy_set_to_dict(ps: PolicySet) -> dict[str, Any]:
     Raises ``ValueError`` for an IR that has no text form (e.g. a selector label value
     containing both quote kinds), rather than writing something that reads back differently.
     """
-    return {
+    out: dict[str, Any] = {
         "apiVersion": API_VERSION,
         "kind": KIND,
         "tiers": [_tier_to_dict(t) for t in ps.tiers],
         "policies": [_policy_to_dict(p) for p in ps.policies],
     }
+    if ps.network_sets:
+        out["networkSets"] = [
+            {
+                "name": s.name,
+                "namespace": s.namespace,
+                "labels": dict(s.labels),
+                "nets": list(s.nets),
+            }
+            for s in ps.network_sets
+        ]
+    return out
 
 
 def _sorted(values: Iterable[str]) -> list[str]:
@@ -179,6 +191,8 @@ def _rule_to_dict(rule: Rule) -> dict[str, Any]:
         if isinstance(rule.ports, AnyPorts)
         else [_port_to_dict(p) for p in rule.ports],
     }
+    if rule.local is not None:
+        out["local"] = _peer_to_dict(rule.local)
     if rule.l7 is not None:
         out["l7"] = {
             "http": [
@@ -236,6 +250,8 @@ def _peer_to_dict(peer: Peer) -> dict[str, Any]:
             principal["namespaces"] = _sorted(pr.namespaces)
         principal["notNamespaces"] = _sorted(pr.not_namespaces)
         out["principal"] = principal
+    if peer.sets:
+        out["networkSets"] = True
     return out
 
 
@@ -328,7 +344,16 @@ class _Reader:
         policies = tuple(
             self.policy(p, source.child("policies", i)) for i, p in enumerate(data["policies"])
         )
-        return PolicySet(policies, tiers)
+        sets = tuple(
+            NetworkSet(
+                s["name"],
+                s["namespace"],
+                tuple(s.get("labels", {}).items()),
+                self.cidrs(s["nets"], source.child("networkSets", i, "nets")),
+            )
+            for i, s in enumerate(data.get("networkSets", []))
+        )
+        return PolicySet(policies, tiers, sets)
 
     def policy(self, data: Mapping[str, Any], where: SourceRef) -> Policy:
         return Policy(
@@ -371,7 +396,8 @@ class _Reader:
                 self.port(p, where.child("ports", k)) for k, p in enumerate(data["ports"])
             )
         l7 = _l7(data["l7"]) if "l7" in data else None
-        return Rule(Action(data["action"]), peers, ports, l7, source=where)
+        local = self.peer(data["local"], where.child("local")) if "local" in data else None
+        return Rule(Action(data["action"]), peers, ports, l7, local, source=where)
 
     def peer(self, data: Mapping[str, Any], where: SourceRef) -> Peer:
         sa = None
@@ -416,6 +442,7 @@ class _Reader:
             fqdn=fqdn,
             security_group=data.get("securityGroup"),
             principal=principal,
+            sets=data.get("networkSets", False),
         )
 
     def port(self, data: Mapping[str, Any], where: SourceRef) -> PortSpec:

@@ -91,6 +91,7 @@ class Peer:
     fqdn: FqdnMatch | None = None
     security_group: str | None = None
     principal: PrincipalMatch | None = None
+    sets: bool = False  # ``pods``/namespace selection also matches labelled network sets
     _ipset: IPSet | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
@@ -112,6 +113,22 @@ class Peer:
             cached = self.ip.ipset()
             object.__setattr__(self, "_ipset", cached)
         return cached
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSet:
+    """A labelled set of addresses that selectors can pick like endpoints (Calico NetworkSet).
+
+    ``namespace`` None: cluster-wide (GlobalNetworkSet).
+    """
+
+    name: str
+    namespace: str | None
+    labels: tuple[tuple[str, str], ...]
+    nets: tuple[str, ...]
+
+    def ipset(self) -> IPSet:
+        return IPSet.from_cidrs(self.nets)
 
 
 class AnyPeer:

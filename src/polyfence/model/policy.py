@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
-from polyfence.model.peers import ANY_PEER, PeerMatch
+from polyfence.model.peers import ANY_PEER, NetworkSet, Peer, PeerMatch
 from polyfence.model.ports import ANY_PORTS, PortMatch
 from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import All, Selector
@@ -78,6 +78,7 @@ class Rule:
     peers: PeerMatch = ANY_PEER
     ports: PortMatch = ANY_PORTS
     l7: L7Match | None = None
+    local: Peer | None = None  # constraint on the subject's own side (Calico ingress destination)
     source: SourceRef | None = field(default=None, compare=False)
 
 
@@ -184,6 +185,7 @@ class PolicySet:
 
     policies: tuple[Policy, ...] = ()
     tiers: tuple[Tier, ...] = (Tier(DEFAULT_TIER),)
+    network_sets: tuple[NetworkSet, ...] = ()  # labelled address sets peers may select
 
     def __iter__(self) -> Iterator[Policy]:
         return iter(self.policies)
@@ -201,15 +203,16 @@ class PolicySet:
         return Tier(name, None)
 
     def with_policies(self, policies: Iterable[Policy]) -> PolicySet:
-        """A copy holding other policies and the same tiers."""
-        return PolicySet(tuple(policies), self.tiers)
+        """A copy holding other policies and the same tiers and network sets."""
+        return PolicySet(tuple(policies), self.tiers, self.network_sets)
 
     def merge(self, other: PolicySet) -> PolicySet:
-        """Both sets' policies; tiers by name, this set's definition winning."""
+        """Both sets' policies and network sets; tiers by name, this set's definition winning."""
         names = {t.name for t in self.tiers}
         return PolicySet(
             self.policies + other.policies,
             self.tiers + tuple(t for t in other.tiers if t.name not in names),
+            self.network_sets + other.network_sets,
         )
 
     def layers(self) -> frozenset[Layer]:

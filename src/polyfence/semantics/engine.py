@@ -24,8 +24,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from polyfence.inventory import Endpoint, Inventory
-from polyfence.model.peers import ANY_PEER, Peer
-from polyfence.model.policy import Action, Direction, Governed, Policy, PolicySet, Tier
+from polyfence.model.peers import ANY_PEER, NetworkSet, Peer
+from polyfence.model.policy import Action, Direction, Governed, Policy, PolicySet, Rule, Tier
 from polyfence.model.selectors import Selector
 from polyfence.semantics.connset import EMPTY, FULL, ConnSet
 from polyfence.semantics.intervals import IPSet
@@ -49,12 +49,18 @@ def _selector_keys(policy_sets: Sequence[PolicySet]) -> frozenset[str]:
                 if not isinstance(rules, Governed):
                     continue
                 for rule in rules.rules:
-                    if rule.peers is ANY_PEER:
-                        continue
-                    for peer in rule.peers:  # type: ignore[union-attr]
+                    for peer in _rule_peers(rule):
                         add(peer.pods)
                         add(peer.not_pods)
     return frozenset(keys)
+
+
+def _rule_peers(rule: Rule) -> list[Peer]:
+    """Every peer predicate of a rule: its peers and its constraint on the local side."""
+    peers = [] if rule.peers is ANY_PEER else list(rule.peers)  # type: ignore[arg-type]
+    if rule.local is not None:
+        peers.append(rule.local)
+    return peers
 
 
 def _cidr_cuts(policy_sets: Sequence[PolicySet], extra: IPSet) -> list[int]:
@@ -71,14 +77,14 @@ def _cidr_cuts(policy_sets: Sequence[PolicySet], extra: IPSet) -> list[int]:
 
     add(extra)
     for ps in policy_sets:
+        for net_set in ps.network_sets:
+            add(net_set.ipset())
         for pol in ps:
             for rules in (pol.ingress, pol.egress):
                 if not isinstance(rules, Governed):
                     continue
                 for rule in rules.rules:
-                    if rule.peers is ANY_PEER:
-                        continue
-                    for peer in rule.peers:  # type: ignore[union-attr]
+                    for peer in _rule_peers(rule):
                         ipset = peer.ipset()
                         if ipset is not None:
                             add(ipset)
@@ -132,7 +138,13 @@ class Universe:
     ) -> None:
         self.inventory = inventory
         self.profile = profile
-        self.matcher = Matcher(inventory, profile)
+        # The partition is cut by every set's CIDRs; each policy set matches only its own sets.
+        self.matcher = Matcher(
+            inventory, profile, (s for ps in policy_sets for s in ps.network_sets)
+        )
+        self._matchers: dict[tuple[NetworkSet, ...], Matcher] = {
+            self.matcher.network_sets: self.matcher
+        }
         keys = _selector_keys(policy_sets)
         cuts = _cidr_cuts(policy_sets, inventory.external)
         self.classes: list[EndpointClass] = []
@@ -179,14 +191,26 @@ class Universe:
                 self.pod_bits |= 1 << cls.index
                 ns = cls.representative.endpoint.namespace or ""  # type: ignore[union-attr]
                 self.by_namespace[ns] |= 1 << cls.index
-        self._peer_cache: dict[Peer, int] = {}
+        self._peer_cache: dict[tuple[Peer, int], int] = {}
 
-    def peer_bits(self, peer: Peer) -> int:
-        """The classes a peer matches, as a bitset (cached per peer)."""
-        cached = self._peer_cache.get(peer)
+    def matcher_for(self, policy_set: PolicySet) -> Matcher:
+        """The matcher that sees exactly this policy set's network sets."""
+        key = tuple(dict.fromkeys(policy_set.network_sets))
+        found = self._matchers.get(key)
+        if found is None:
+            found = Matcher(self.inventory, self.profile, key)
+            self._matchers[key] = found
+        return found
+
+    def peer_bits(self, peer: Peer, matcher: Matcher | None = None) -> int:
+        """The classes a peer matches, as a bitset (cached per peer and matcher)."""
+        matcher = matcher or self.matcher
+        cached = self._peer_cache.get((peer, id(matcher)))
         if cached is not None:
             return cached
-        if peer.namespace_names is not None:
+        if peer.sets:
+            candidates = self.all_bits  # network sets: external addresses and pods by address
+        elif peer.namespace_names is not None:
             candidates = 0
             for ns in peer.namespace_names:
                 candidates |= self.by_namespace.get(ns, 0)
@@ -202,9 +226,9 @@ class Universe:
             candidates = self.all_bits
         bits = 0
         for idx in iter_bits(candidates):
-            if self.matcher.peer_matches(peer, self.classes[idx].representative):
+            if matcher.peer_matches(peer, self.classes[idx].representative):
                 bits |= 1 << idx
-        self._peer_cache[peer] = bits
+        self._peer_cache[(peer, id(matcher))] = bits
         return bits
 
 
@@ -238,8 +262,10 @@ class DirectionEvaluator:
 
     def __init__(self, universe: Universe, policy_set: PolicySet) -> None:
         self.universe = universe
+        self.matcher = universe.matcher_for(policy_set)
         self.tiers = {p.tier: policy_set.tier(p.tier) for p in policy_set}
         self._rule_cache: dict[tuple[int, int], list[tuple[int, ConnSet]]] = {}
+        self._local_cache: dict[tuple[Peer, int], bool] = {}
 
     def _rule_parts(
         self,
@@ -255,7 +281,7 @@ class DirectionEvaluator:
         else:
             peer_bits = 0
             for peer in rule_peers:  # type: ignore[attr-defined]
-                peer_bits |= u.peer_bits(peer)
+                peer_bits |= u.peer_bits(peer, self.matcher)
         if not peer_bits:
             return []
         if direction is Direction.INGRESS or not uses_named_ports(ports):  # type: ignore[arg-type]
@@ -268,6 +294,14 @@ class DirectionEvaluator:
             if conns:
                 by_conns[conns] |= 1 << idx
         return [(bits, conns) for conns, bits in by_conns.items()]
+
+    def _local_ok(self, local: Peer, subject: EndpointClass) -> bool:
+        key = (local, subject.index)
+        found = self._local_cache.get(key)
+        if found is None:
+            found = self.matcher.peer_matches(local, subject.representative)
+            self._local_cache[key] = found
+        return found
 
     def evaluate(
         self, subject: EndpointClass, policies: Sequence[Policy], direction: Direction
@@ -283,6 +317,8 @@ class DirectionEvaluator:
                 drops = drops or rules.isolates
                 for rule in rules.rules:
                     if rule.action is Action.LOG:
+                        continue
+                    if rule.local is not None and not self._local_ok(rule.local, subject):
                         continue
                     per_subject = direction is Direction.INGRESS and uses_named_ports(rule.ports)
                     key = (id(rule), subject.index if per_subject else -1)

@@ -7,17 +7,26 @@ engine, so that both always agree.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from polyfence.inventory import Endpoint, Inventory
-from polyfence.model.peers import ANY_PEER, Entity, Peer, PeerMatch
+from polyfence.model.labels import (
+    KIND_KEY,
+    KIND_NETWORK_SET,
+    KIND_POD,
+    NAME_KEY,
+    NAMESPACE_KEY,
+    SERVICE_ACCOUNT_KEY,
+)
+from polyfence.model.peers import ANY_PEER, Entity, NetworkSet, Peer, PeerMatch
 from polyfence.model.policy import Subject
 from polyfence.model.ports import ANY_PORTS, PortMatch, PortSpec
+from polyfence.model.selectors import And, Global, Not, Or, Selector
 from polyfence.semantics.connset import EMPTY, FULL, ConnSet
-from polyfence.semantics.intervals import IntervalSet
+from polyfence.semantics.intervals import IntervalSet, IPSet
 from polyfence.semantics.profile import EvaluationProfile, HostNetworkMode
 
-SA_NAME_LABEL = "projectcalico.org/name"
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class Remote:
@@ -27,6 +36,7 @@ class Remote:
 
     def __init__(self, endpoint: Endpoint | None, address: str | None = None) -> None:
         self.endpoint = endpoint
+        self.addresses: tuple[Address, ...]
         if endpoint is not None:
             self.addresses = tuple(ipaddress.ip_address(ip.split("/")[0]) for ip in endpoint.ips)
         else:
@@ -36,19 +46,64 @@ class Remote:
         return self.endpoint.ref if self.endpoint else str(self.addresses[0])
 
 
-class Matcher:
-    """Predicates over endpoints for one inventory and profile."""
+def matches_global_scope(selector: Selector) -> bool:
+    """Whether a namespace selector admits non-namespaced resources: only through ``global()``."""
+    if isinstance(selector, Global):
+        return True
+    if isinstance(selector, Not):
+        return not matches_global_scope(selector.expr)
+    if isinstance(selector, And):
+        return all(matches_global_scope(t) for t in selector.terms)
+    if isinstance(selector, Or):
+        return any(matches_global_scope(t) for t in selector.terms)
+    return False  # all() and label tests speak of namespaces, which global resources lack
 
-    def __init__(self, inventory: Inventory, profile: EvaluationProfile) -> None:
+
+class Matcher:
+    """Predicates over endpoints for one inventory, profile and set of network sets."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        profile: EvaluationProfile,
+        network_sets: Iterable[NetworkSet] = (),
+    ) -> None:
         self.inventory = inventory
         self.profile = profile
+        self.network_sets = tuple(dict.fromkeys(network_sets))
+        self._set_ips = [(ns, ns.ipset()) for ns in self.network_sets]
         self._ns_labels: dict[str, Mapping[str, str]] = {}
+        self._ep_labels: dict[int, Mapping[str, str]] = {}
+        self._set_labels: dict[NetworkSet, Mapping[str, str]] = {}
 
     def ns_labels(self, namespace: str) -> Mapping[str, str]:
         labels = self._ns_labels.get(namespace)
         if labels is None:
             labels = self.inventory.namespace(namespace).labels
             self._ns_labels[namespace] = labels
+        return labels
+
+    def endpoint_labels(self, endpoint: Endpoint) -> Mapping[str, str]:
+        """A pod's labels plus the reserved namespace / service-account / kind keys."""
+        labels = self._ep_labels.get(id(endpoint))
+        if labels is None:
+            merged = dict(endpoint.labels)
+            merged[NAMESPACE_KEY] = endpoint.namespace or ""
+            merged[SERVICE_ACCOUNT_KEY] = endpoint.service_account or "default"
+            merged[KIND_KEY] = KIND_POD
+            labels = merged
+            self._ep_labels[id(endpoint)] = labels
+        return labels
+
+    def set_labels(self, net_set: NetworkSet) -> Mapping[str, str]:
+        labels = self._set_labels.get(net_set)
+        if labels is None:
+            merged = dict(net_set.labels)
+            merged[KIND_KEY] = KIND_NETWORK_SET
+            if net_set.namespace is not None:
+                merged[NAMESPACE_KEY] = net_set.namespace
+            labels = merged
+            self._set_labels[net_set] = labels
         return labels
 
     def acts_as_pod(self, endpoint: Endpoint | None) -> bool:
@@ -60,7 +115,7 @@ class Matcher:
     def sa_labels(self, endpoint: Endpoint) -> Mapping[str, str]:
         sa = endpoint.service_account or "default"
         labels = dict(self.inventory.service_account_labels.get((endpoint.namespace or "", sa), {}))
-        labels[SA_NAME_LABEL] = sa
+        labels[NAME_KEY] = sa
         return labels
 
     # subjects -----------------------------------------------------------------------------
@@ -77,14 +132,14 @@ class Matcher:
             self.ns_labels(ns)
         ):
             return False
-        if not subject.selector.matches(endpoint.labels):
+        if not subject.selector.matches(self.endpoint_labels(endpoint)):
             return False
         return subject.service_accounts is None or subject.service_accounts.matches(
             self.sa_labels(endpoint)
         )
 
     # peers --------------------------------------------------------------------------------
-    def _ip_matches(self, peer: Peer, remote: Remote) -> bool:
+    def _ip_matches(self, ipset: IPSet, remote: Remote) -> bool:
         ep = remote.endpoint
         if ep is not None:
             if self.acts_as_pod(ep):
@@ -92,8 +147,6 @@ class Matcher:
                     return False
             elif not self.profile.ipblock_matches_nodes:
                 return False
-        ipset = peer.ipset()
-        assert ipset is not None
         return any(addr in ipset for addr in remote.addresses)
 
     def _entity_matches(self, entity: Entity, remote: Remote) -> bool:
@@ -108,31 +161,71 @@ class Matcher:
             return ep is not None and not self.acts_as_pod(ep)
         return False  # kube-apiserver, ingress, health, init, unmanaged: not in an inventory
 
-    def peer_matches(self, peer: Peer, remote: Remote) -> bool:
-        ep = remote.endpoint
-        if peer.wants_pod:
-            if ep is None or not self.acts_as_pod(ep):
-                return False
-            ns = ep.namespace or ""
-            if peer.namespace_names is not None and ns not in peer.namespace_names:
-                return False
-            if peer.namespace_selector is not None and not peer.namespace_selector.matches(
-                self.ns_labels(ns)
-            ):
-                return False
-            if peer.pods is not None and not peer.pods.matches(ep.labels):
-                return False
-            sa = peer.service_account
-            if sa is not None:
-                if sa.names is not None and (ep.service_account or "default") not in sa.names:
-                    return False
-                if sa.selector is not None and not sa.selector.matches(self.sa_labels(ep)):
-                    return False
-        if (
-            peer.not_pods is not None and self.acts_as_pod(ep) and peer.not_pods.matches(ep.labels)  # type: ignore[union-attr]
+    def _pod_selected(self, peer: Peer, ep: Endpoint) -> bool:
+        ns = ep.namespace or ""
+        if peer.namespace_names is not None and ns not in peer.namespace_names:
+            return False
+        if peer.namespace_selector is not None and not peer.namespace_selector.matches(
+            self.ns_labels(ns)
         ):
             return False
-        if peer.ip is not None and not self._ip_matches(peer, remote):
+        if peer.pods is not None and not peer.pods.matches(self.endpoint_labels(ep)):
+            return False
+        sa = peer.service_account
+        if sa is not None:
+            if sa.names is not None and (ep.service_account or "default") not in sa.names:
+                return False
+            if sa.selector is not None and not sa.selector.matches(self.sa_labels(ep)):
+                return False
+        return True
+
+    def _set_selected(self, peer: Peer, net_set: NetworkSet) -> bool:
+        if peer.service_account is not None:
+            return False
+        if net_set.namespace is None:
+            if peer.namespace_names is not None:
+                return False
+            if peer.namespace_selector is not None and not matches_global_scope(
+                peer.namespace_selector
+            ):
+                return False
+        else:
+            if peer.namespace_names is not None and net_set.namespace not in peer.namespace_names:
+                return False
+            if peer.namespace_selector is not None and not peer.namespace_selector.matches(
+                self.ns_labels(net_set.namespace)
+            ):
+                return False
+        return peer.pods is None or peer.pods.matches(self.set_labels(net_set))
+
+    def _sets_containing(self, remote: Remote) -> list[NetworkSet]:
+        ep = remote.endpoint
+        if ep is not None and not (
+            self.profile.ipblock_matches_pods
+            if self.acts_as_pod(ep)
+            else self.profile.ipblock_matches_nodes
+        ):
+            return []
+        return [ns for ns, ips in self._set_ips if any(a in ips for a in remote.addresses)]
+
+    def peer_matches(self, peer: Peer, remote: Remote) -> bool:
+        ep = remote.endpoint
+        is_pod = self.acts_as_pod(ep)
+        if peer.wants_pod:
+            selected = is_pod and self._pod_selected(peer, ep)  # type: ignore[arg-type]
+            if not selected and peer.sets:
+                selected = any(self._set_selected(peer, s) for s in self._sets_containing(remote))
+            if not selected:
+                return False
+        if peer.not_pods is not None:
+            if is_pod and peer.not_pods.matches(self.endpoint_labels(ep)):  # type: ignore[arg-type]
+                return False
+            if peer.sets and any(
+                peer.not_pods.matches(self.set_labels(s)) for s in self._sets_containing(remote)
+            ):
+                return False
+        ipset = peer.ipset()
+        if ipset is not None and not self._ip_matches(ipset, remote):
             return False
         if peer.entity is not None and not self._entity_matches(peer.entity, remote):
             return False

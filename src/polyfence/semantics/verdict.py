@@ -92,6 +92,8 @@ def _decide_direction(
             assert isinstance(rules, Governed)
             drops = drops or rules.isolates
             for i, rule in enumerate(rules.rules):
+                if rule.local is not None and not matcher.peer_matches(rule.local, Remote(subject)):
+                    continue
                 if not matcher.peers_match(rule.peers, remote):
                     continue
                 if not port_conns(rule.ports, dst).contains(conn.protocol, conn.port):
@@ -143,7 +145,7 @@ def verdict(
     profile: EvaluationProfile = DEFAULT_PROFILE,
 ) -> Verdict:
     """Whether ``conn`` is allowed, and why."""
-    matcher = Matcher(inventory, profile)
+    matcher = Matcher(inventory, profile, policy_set.network_sets)
     src, dst = conn.src, conn.dst
     if isinstance(src, Endpoint) and src is dst and profile.self_traffic:
         return Verdict(
