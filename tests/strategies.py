@@ -294,14 +294,35 @@ def _k8s_selectors() -> st.SearchStrategy[Any]:
 
 
 @st.composite
-def k8s_fragment_sets(draw: Any) -> PolicySet:
-    """IR policies that Kubernetes can express exactly, with selectors beyond matchLabels."""
-    from polyfence.model.peers import ANY_PEER, IpMatch, Peer
+def k8s_fragment_sets(draw: Any, calico_features: bool = False) -> PolicySet:
+    """IR policies that Kubernetes can express exactly, with selectors beyond matchLabels.
+
+    With ``calico_features``: also selectors on the reserved namespace/kind keys, peers that
+    select network sets, and rules bound to part of the subject, all of which k8s can still
+    express exactly.
+    """
+    from polyfence.model import selectors as s
+    from polyfence.model.labels import KIND_KEY, NAMESPACE_KEY
+    from polyfence.model.peers import ANY_PEER, IpMatch, NetworkSet, Peer
     from polyfence.model.policy import NOT_GOVERNED, PolicyId, Rule, Subject
     from polyfence.model.ports import ANY_PORTS, PortSpec
     from polyfence.semantics.intervals import IntervalSet
 
     sels = _k8s_selectors()
+    if calico_features:
+        pseudo = st.one_of(
+            st.builds(s.Eq, st.just(NAMESPACE_KEY), st.sampled_from(NAMESPACES)),
+            st.builds(
+                lambda v: s.NotIn(NAMESPACE_KEY, frozenset(v)),
+                st.sets(st.sampled_from(NAMESPACES), min_size=1),
+            ),
+            st.sampled_from((s.Eq(KIND_KEY, "pod"), s.Eq(KIND_KEY, "network-set"))),
+        )
+        sels = st.one_of(
+            sels,
+            st.builds(lambda a, b: s.and_(a, b), sels, pseudo),
+            st.builds(lambda a, b: s.or_(a, b), sels, pseudo),
+        )
 
     def peer() -> Peer:
         kind = draw(st.sampled_from(("pods", "ns", "names", "ip")))
@@ -318,7 +339,11 @@ def k8s_fragment_sets(draw: Any) -> PolicySet:
             names = frozenset(draw(st.sets(st.sampled_from(NAMESPACES), min_size=1, max_size=2)))
             return Peer(pods=pods, namespace_names=names)
         if kind == "ns":
-            return Peer(pods=pods, namespace_selector=draw(sels))
+            return Peer(
+                pods=pods,
+                namespace_selector=draw(_k8s_selectors()),
+                sets=calico_features and draw(st.booleans()),
+            )
         return Peer(
             pods=pods if pods is not None else draw(sels), namespace_names=frozenset({"ns-a"})
         )
@@ -353,6 +378,9 @@ def k8s_fragment_sets(draw: Any) -> PolicySet:
                 if draw(st.booleans())
                 else tuple(peer() for _ in range(draw(st.integers(1, 2)))),
                 ports=ports(),
+                local=Peer(pods=draw(_k8s_selectors()))
+                if calico_features and draw(st.booleans())
+                else None,
             )
             for _ in range(draw(st.integers(0, 2)))
         )
@@ -369,4 +397,10 @@ def k8s_fragment_sets(draw: Any) -> PolicySet:
                 direction(),
             )
         )
-    return PolicySet(tuple(out))
+    sets: tuple[NetworkSet, ...] = ()
+    if calico_features:
+        sets = (
+            NetworkSet("partners", None, (("app", "x"),), ("8.8.8.0/24",)),
+            NetworkSet("office", "ns-a", (("tier", "y"),), ("192.168.1.0/24", "fd00::/16")),
+        )
+    return PolicySet(tuple(out), network_sets=sets)

@@ -32,8 +32,9 @@ import jsonschema
 
 from polyfence.errors import Diagnostic, InputError
 from polyfence.fidelity import Effect, Feature, FidelityReport, Loss, Treatment
-from polyfence.inventory import NAMESPACE_NAME_LABEL
+from polyfence.inventory import NAMESPACE_NAME_LABEL, Inventory
 from polyfence.model.document import Document
+from polyfence.model.labels import PSEUDO_KEYS
 from polyfence.model.peers import ANY_PEER, IpMatch, Peer
 from polyfence.model.policy import (
     DEFAULT_TIER,
@@ -52,6 +53,7 @@ from polyfence.model.policy import (
 from polyfence.model.ports import ANY_PORTS, PortSpec, Protocol
 from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import (
+    All,
     Eq,
     In,
     LabelSelectorError,
@@ -62,7 +64,10 @@ from polyfence.model.selectors import (
     to_label_selectors,
 )
 from polyfence.semantics.intervals import IntervalSet, IPSet, parse_cidr
+from polyfence.semantics.matching import Matcher
+from polyfence.semantics.profile import DEFAULT_PROFILE
 from polyfence.translation import RenderOptions, Translation
+from polyfence.translators._common import bind_pod, pod_terms
 
 API_VERSION = "networking.k8s.io/v1"
 KIND = "NetworkPolicy"
@@ -349,9 +354,11 @@ def _ns_name_selector(names: frozenset[str]) -> Selector:
 
 
 class _Writer:
-    def __init__(self, options: RenderOptions) -> None:
+    def __init__(self, options: RenderOptions, policies: PolicySet) -> None:
         self.options = options
         self.losses: list[Loss] = []
+        self.network_sets = policies.network_sets
+        self.matcher = Matcher(options.inventory or Inventory(), DEFAULT_PROFILE, self.network_sets)
 
     def loss(
         self,
@@ -417,15 +424,9 @@ class _Writer:
                 )
                 return None
             return self.ip_peers(peer.ip, ref)
-        ns_sel: Selector | None = peer.namespace_selector
-        same_ns_only = peer.namespace_names == frozenset({policy_ns}) and ns_sel is None
-        if peer.namespace_names is not None and not same_ns_only:
-            names_sel = _ns_name_selector(peer.namespace_names)
-            ns_sel = names_sel if ns_sel is None else and_(ns_sel, names_sel)
         try:
-            pod_terms = to_label_selectors(peer.pods) if peer.pods is not None else (None,)
-            ns_terms = to_label_selectors(ns_sel) if ns_sel is not None else (None,)
-        except SelectorNotExpressible as exc:
+            out = self.pod_peers(peer, policy_ns, ref)
+        except (SelectorNotExpressible, ValueError) as exc:
             self.loss(
                 Effect.NARROWED,
                 Treatment.DROPPED,
@@ -434,17 +435,52 @@ class _Writer:
                 f"{exc}; the peer was dropped",
             )
             return None
-        out = []
-        for pod in pod_terms:
-            for ns in ns_terms:
-                item: dict[str, Any] = {}
-                if same_ns_only:
-                    item["podSelector"] = pod if pod is not None else {}
-                else:
-                    item["namespaceSelector"] = ns if ns is not None else {}
-                    if pod is not None and pod != {}:
+        if peer.sets:
+            out.extend(self.network_set_peers(peer))
+        return out
+
+    def pod_peers(self, peer: Peer, policy_ns: str, ref: SourceRef | None) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for term in pod_terms(peer.pods or All()):
+            if term.service_account:
+                self.loss(
+                    Effect.NARROWED,
+                    Treatment.DROPPED,
+                    Feature.SERVICE_ACCOUNT,
+                    ref,
+                    "a selector on the service-account name has no Kubernetes form; dropped",
+                )
+                continue
+            same_ns_only = (
+                peer.namespace_names == frozenset({policy_ns})
+                and peer.namespace_selector is None
+                and term.namespace is None
+            )
+            parts = [peer.namespace_selector, term.namespace]
+            if peer.namespace_names is not None and not same_ns_only:
+                parts.append(_ns_name_selector(peer.namespace_names))
+            present = [x for x in parts if x is not None]
+            ns_terms: tuple[dict[str, Any] | None, ...] = (
+                to_label_selectors(and_(*present)) if present else (None,)
+            )
+            for pod in to_label_selectors(term.labels):
+                for ns in ns_terms:
+                    item: dict[str, Any] = {}
+                    if same_ns_only:
                         item["podSelector"] = pod
-                out.append(item)
+                    else:
+                        item["namespaceSelector"] = ns if ns is not None else {}
+                        if pod != {}:
+                            item["podSelector"] = pod
+                    out.append(item)
+        return out
+
+    def network_set_peers(self, peer: Peer) -> list[dict[str, Any]]:
+        """The network sets a peer selects, as ipBlocks (exact: the sets are part of the input)."""
+        out: list[dict[str, Any]] = []
+        for net_set in self.network_sets:
+            if self.matcher.set_selected(peer, net_set):
+                out.extend({"ipBlock": {"cidr": cidr}} for cidr in net_set.nets)
         return out
 
     def ports(self, rule: Rule, ref: SourceRef | None) -> list[dict[str, Any]] | None:
@@ -517,7 +553,14 @@ class _Writer:
             out["ports"] = ports
         return out
 
-    def direction(self, pol: Policy, direction: Direction, ns: str) -> list[dict[str, Any]]:
+    def direction(
+        self,
+        pol: Policy,
+        direction: Direction,
+        ns: str,
+        local_rules: list[tuple[Rule, dict[str, Any]]],
+    ) -> list[dict[str, Any]]:
+        """The rules of one direction; rules bound to part of the subject go to ``local_rules``."""
         rules = pol.direction(direction)
         assert isinstance(rules, Governed)
         if not rules.isolates:
@@ -558,8 +601,21 @@ class _Writer:
                 )
                 continue
             converted = self.rule(rule, direction, ns)
-            if converted is not None:
+            if converted is None:
+                continue
+            if rule.local is None:
                 out.append(converted)
+            elif _local_pods(rule.local, ns) is None:
+                self.loss(
+                    Effect.NARROWED,
+                    Treatment.DROPPED,
+                    Feature.SELECTOR_EXPRESSION,
+                    rule.source,
+                    "a rule constraining the subject's own side by more than pod labels has no "
+                    "Kubernetes form; dropped",
+                )
+            else:
+                local_rules.append((rule, converted))
         return out
 
     def subject_namespaces(self, pol: Policy) -> list[str] | None:
@@ -608,27 +664,22 @@ class _Writer:
         namespaces = self.subject_namespaces(pol)
         if namespaces is None:
             return
-        try:
-            subjects = to_label_selectors(pol.subject.selector)
-        except SelectorNotExpressible as exc:
-            self.loss(
-                Effect.WIDENED,
-                Treatment.DROPPED,
-                Feature.SELECTOR_EXPRESSION,
-                pol.source,
-                f"policy {pol.id}: {exc}; dropped",
-            )
-            return
         for ns in namespaces:
+            subject = bind_pod(pol.subject.selector, ns)
+            subjects = self.label_selectors(pol, subject)
+            if subjects is None:
+                continue
             types = []
             spec_rules: dict[str, list[dict[str, Any]]] = {}
+            local_rules: dict[str, list[tuple[Rule, dict[str, Any]]]] = {}
             for direction, key, kind in (
                 (Direction.INGRESS, "ingress", "Ingress"),
                 (Direction.EGRESS, "egress", "Egress"),
             ):
                 if isinstance(pol.direction(direction), Governed):
                     types.append(kind)
-                    spec_rules[key] = self.direction(pol, direction, ns)
+                    local_rules[kind] = []
+                    spec_rules[key] = self.direction(pol, direction, ns, local_rules[kind])
             if not types:
                 continue
             for i, podsel in enumerate(subjects):
@@ -637,12 +688,56 @@ class _Writer:
                 for key, value in spec_rules.items():
                     if value:
                         spec[key] = value
-                yield {
-                    "apiVersion": API_VERSION,
-                    "kind": KIND,
-                    "metadata": {"name": name, "namespace": ns},
-                    "spec": spec,
-                }
+                yield _document(name, ns, spec)
+            # Allow rules that hold for part of the subject only become policies of their own
+            # on that part: exact, since allows union and the main policy already isolates it.
+            for kind, items in local_rules.items():
+                for j, (rule, converted) in enumerate(items):
+                    local = _local_pods(rule.local, ns)  # type: ignore[arg-type]
+                    narrowed = self.label_selectors(pol, and_(subject, local or All()))
+                    for k, podsel in enumerate(narrowed or ()):
+                        spec = {
+                            "podSelector": podsel,
+                            "policyTypes": [kind],
+                            kind.lower(): [converted],
+                        }
+                        yield _document(f"{pol.id.name}-{kind.lower()}-{j + 1}-{k + 1}", ns, spec)
+
+    def label_selectors(self, pol: Policy, selector: Selector) -> tuple[dict[str, Any], ...] | None:
+        """A subject selector as k8s podSelectors (several when it has an ``||``)."""
+        try:
+            if selector.keys() & PSEUDO_KEYS:
+                raise SelectorNotExpressible("a selector on the service-account name")
+            return to_label_selectors(selector)
+        except (SelectorNotExpressible, ValueError) as exc:
+            self.loss(
+                Effect.WIDENED,
+                Treatment.DROPPED,
+                Feature.SELECTOR_EXPRESSION,
+                pol.source,
+                f"policy {pol.id}: {exc}; dropped",
+            )
+            return None
+
+
+def _document(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def _local_pods(local: Peer, namespace: str) -> Selector | None:
+    """The pod selector a rule's local-side constraint amounts to, or None if it is more."""
+    if local.pods is None or local.wants_pod is False:
+        return None
+    if local != Peer(pods=local.pods, namespace_names=local.namespace_names):
+        return None
+    if local.namespace_names is not None and namespace not in local.namespace_names:
+        return None
+    return bind_pod(local.pods, namespace)
 
 
 def _unconstrained(peer: Peer) -> bool:
@@ -711,7 +806,7 @@ class KubernetesTranslator:
     def from_canonical(
         self, policies: PolicySet, options: RenderOptions = _DEFAULT_OPTIONS
     ) -> Translation[list[dict[str, Any]]]:
-        writer = _Writer(options)
+        writer = _Writer(options, policies)
         _tier_losses(policies, writer)
         docs = [doc for pol in policies for doc in writer.policy(pol)]
         seen: dict[tuple[str, str], int] = {}

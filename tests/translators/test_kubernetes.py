@@ -347,7 +347,9 @@ def test_lossy_ir_never_drifts_silently(
 
 
 @settings(max_examples=80, deadline=None)
-@given(ir=k8s_fragment_sets(), inv=inventories())
+@given(
+    ir=st.one_of(k8s_fragment_sets(), k8s_fragment_sets(calico_features=True)), inv=inventories()
+)
 def test_k8s_fragment_ir_roundtrip_exact_and_schema_valid(ir: PolicySet, inv: Inventory) -> None:
     """IR in the Kubernetes fragment (incl. `||`, `!=`, `not in`, namespace name sets) → k8s → IR."""
     from polyfence.translators.kubernetes import _validator

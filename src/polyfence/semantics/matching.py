@@ -179,7 +179,7 @@ class Matcher:
                 return False
         return True
 
-    def _set_selected(self, peer: Peer, net_set: NetworkSet) -> bool:
+    def set_selected(self, peer: Peer, net_set: NetworkSet) -> bool:
         if peer.service_account is not None:
             return False
         if net_set.namespace is None:
@@ -214,7 +214,7 @@ class Matcher:
         if peer.wants_pod:
             selected = is_pod and self._pod_selected(peer, ep)  # type: ignore[arg-type]
             if not selected and peer.sets:
-                selected = any(self._set_selected(peer, s) for s in self._sets_containing(remote))
+                selected = any(self.set_selected(peer, s) for s in self._sets_containing(remote))
             if not selected:
                 return False
         if peer.not_pods is not None:

@@ -1,0 +1,89 @@
+"""Helpers shared by writers: taking the IR's reserved pseudo-labels out of selectors.
+
+The IR lets selectors test ``polyfence.dev/namespace``, ``polyfence.dev/service-account`` and
+``polyfence.dev/kind`` like labels. Formats spell these differently or not at all, so writers
+split each DNF term of a selector into its real-label part, its namespace part (rewritten as a
+test on the namespace's ``kubernetes.io/metadata.name`` label, which always equals the name),
+its service-account part, and whether the term can hold for a pod at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from polyfence.inventory import NAMESPACE_NAME_LABEL
+from polyfence.model.labels import KIND_KEY, KIND_POD, NAMESPACE_KEY, SERVICE_ACCOUNT_KEY
+from polyfence.model.selectors import All, Not, Selector, and_, or_, to_dnf
+
+
+def _key(lit: Selector) -> str | None:
+    inner = lit.expr if isinstance(lit, Not) else lit
+    return getattr(inner, "key", None)
+
+
+def rename(lit: Selector, key: str) -> Selector:
+    """The same test on another key (``!has(a)`` stays negated)."""
+    if isinstance(lit, Not):
+        return Not(dataclasses.replace(lit.expr, key=key))  # type: ignore[type-var,call-arg]
+    return dataclasses.replace(lit, key=key)  # type: ignore[type-var,call-arg]
+
+
+@dataclass(frozen=True, slots=True)
+class PodTerm:
+    """One DNF term of a pod selector, split by what each literal speaks of."""
+
+    labels: Selector  # tests on real pod labels
+    namespace: Selector | None  # tests on the namespace name, as a namespace-label selector
+    service_account: tuple[Selector, ...]  # tests on the service-account name
+    possible: bool  # False when a kind test rules pods out
+
+
+def pod_terms(sel: Selector) -> list[PodTerm]:
+    """The DNF terms of a selector applied to pods (``[]``: matches no pod)."""
+    out: list[PodTerm] = []
+    for conj in to_dnf(sel):
+        labels: list[Selector] = []
+        namespace: list[Selector] = []
+        sa: list[Selector] = []
+        possible = True
+        for lit in conj:
+            key = _key(lit)
+            if key == KIND_KEY:
+                possible = possible and lit.matches({KIND_KEY: KIND_POD})
+            elif key == NAMESPACE_KEY:
+                namespace.append(rename(lit, NAMESPACE_NAME_LABEL))
+            elif key == SERVICE_ACCOUNT_KEY:
+                sa.append(lit)
+            else:
+                labels.append(lit)
+        if possible:
+            out.append(
+                PodTerm(and_(*labels), and_(*namespace) if namespace else None, tuple(sa), True)
+            )
+    return out
+
+
+def bind_pod(sel: Selector, namespace: str | None, service_account: str | None = None) -> Selector:
+    """``sel`` for pods of a known namespace: the namespace and kind tests become constants.
+
+    Service-account tests stay unless the service account is given.
+    """
+    known: dict[str, str] = {KIND_KEY: KIND_POD}
+    if namespace is not None:
+        known[NAMESPACE_KEY] = namespace
+    if service_account is not None:
+        known[SERVICE_ACCOUNT_KEY] = service_account
+    terms: list[Selector] = []
+    for conj in to_dnf(sel):
+        kept: list[Selector] = []
+        ok = True
+        for lit in conj:
+            key = _key(lit)
+            if key in known:
+                ok = ok and lit.matches(known)
+            else:
+                kept.append(lit)
+        if ok:
+            terms.append(and_(*kept) if kept else All())
+    return or_(*terms)
