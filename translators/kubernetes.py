@@ -53,6 +53,7 @@ from polyfence.model.policy import (
 from polyfence.model.ports import ANY_PORTS, PortSpec, Protocol
 from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import (
+    NOTHING,
     All,
     Eq,
     In,
@@ -730,12 +731,24 @@ def _document(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]
 
 
 def _local_pods(local: Peer, namespace: str) -> Selector | None:
-    """The pod selector a rule's local-side constraint amounts to, or None if it is more."""
-    if local.pods is None or local.wants_pod is False:
+    """The pod selector a rule's local-side constraint amounts to, or None if it is more.
+
+    The local side is always a subject pod of ``namespace``, so namespace scoping that admits
+    it is no constraint and network-set selection is irrelevant.
+    """
+    if local.pods is None:
         return None
-    if local != Peer(pods=local.pods, namespace_names=local.namespace_names):
+    plain = Peer(
+        pods=local.pods,
+        namespace_names=local.namespace_names,
+        namespace_selector=local.namespace_selector,
+        sets=local.sets,
+    )
+    if local != plain:
         return None
     if local.namespace_names is not None and namespace not in local.namespace_names:
+        return NOTHING
+    if local.namespace_selector is not None and local.namespace_selector != All():
         return None
     return bind_pod(local.pods, namespace)
 

@@ -39,6 +39,7 @@ class Bundle:
     policies: PolicySet
     formats: tuple[str, ...]
     inventory: Inventory
+    read_losses: tuple[Loss, ...] = ()  # what reading could not carry into the IR
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +96,15 @@ def load(
     problems = read_problems + unknown
     policies = PolicySet()
     first = True
+    read_losses: list[Loss] = []
     for fmt, fdocs in by_format.items():
         try:
-            ps = reg.get(fmt).to_canonical(fdocs).value
+            translation = reg.get(fmt).to_canonical(fdocs)
         except InputError as exc:
             problems.extend(exc.diagnostics)
             continue
+        ps = translation.value
+        read_losses.extend(translation.report.losses)
         policies = ps if first else policies.merge(ps)
         first = False
     try:
@@ -110,7 +114,7 @@ def load(
         inventory = Inventory()
     if problems:
         raise InputError(problems)
-    return Bundle(tuple(docs), policies, tuple(by_format), inventory)
+    return Bundle(tuple(docs), policies, tuple(by_format), inventory, tuple(read_losses))
 
 
 def _inventory_for(
@@ -138,9 +142,11 @@ def convert(
     the source and ``allow_widening`` is false, or when ``exact`` is set and anything changed.
     """
     reg = _translators()
+    read_losses: tuple[Loss, ...] = ()
     if isinstance(source, Bundle):
         policies, base_inv = source.policies, source.inventory
         source_format = "+".join(source.formats) or "canonical"
+        read_losses = source.read_losses
     else:
         policies, base_inv, source_format = source, Inventory(), "canonical"
     target = reg.get(to)
@@ -148,7 +154,12 @@ def convert(
     rendered = target.from_canonical(
         policies, RenderOptions(inventory=inv_for_render if inv_for_render.endpoints else None)
     )
-    report = replace(rendered.report, source_format=source_format, target_format=target.name)
+    report = replace(
+        rendered.report,
+        source_format=source_format,
+        target_format=target.name,
+        losses=read_losses + rendered.report.losses,
+    )
     back = policies
     if verify:
         text_docs = [Document(d, SourceRef("<output>", i)) for i, d in enumerate(rendered.value)]

@@ -29,6 +29,15 @@ except ImportError:  # pragma: no cover - depends on the PyYAML build
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 SUFFIXES = (".yaml", ".yml", ".json")
+
+
+class _PlainDumper(_Dumper):  # type: ignore[valid-type,misc]
+    """No anchors/aliases for shared sub-objects: outputs are read by other tools."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 MAX_NODES = 2_000_000  # per document, after YAML aliases are expanded
 MAX_DEPTH = 200
 
@@ -178,7 +187,7 @@ def dump(docs: list[Any], output_format: str) -> str:
         return json.dumps(body, indent=2, sort_keys=False) + "\n"
     return yaml.dump_all(
         docs,
-        Dumper=_Dumper,
+        Dumper=_PlainDumper,
         sort_keys=False,
         default_flow_style=False,
         explicit_start=len(docs) > 1,
