@@ -69,6 +69,7 @@ from polyfence.semantics.matching import Matcher
 from polyfence.semantics.profile import DEFAULT_PROFILE
 from polyfence.translation import RenderOptions, Translation
 from polyfence.translators._common import bind_pod, pod_terms
+from polyfence.translators._flatten import overlapping_tiers, removable_denies
 
 API_VERSION = "networking.k8s.io/v1"
 KIND = "NetworkPolicy"
@@ -359,6 +360,7 @@ class _Writer:
         self.options = options
         self.losses: list[Loss] = []
         self.network_sets = policies.network_sets
+        self.removable = {d: removable_denies(policies, d) for d in Direction}
         self.matcher = Matcher(options.inventory or Inventory(), DEFAULT_PROFILE, self.network_sets)
 
     def loss(
@@ -584,13 +586,24 @@ class _Writer:
                 )
                 continue
             if rule.action is Action.DENY:
-                self.loss(
-                    Effect.WIDENED,
-                    Treatment.DROPPED,
-                    Feature.DENY_ACTION,
-                    rule.source,
-                    "Kubernetes has no deny; the rule was dropped",
-                )
+                if id(rule) in self.removable[direction]:
+                    self.loss(
+                        Effect.NONE,
+                        Treatment.DROPPED,
+                        Feature.DENY_ACTION,
+                        rule.source,
+                        "deny rule dropped: nothing after it in its tier could allow what it "
+                        "denies, so the isolation drops that traffic anyway",
+                    )
+                else:
+                    self.loss(
+                        Effect.WIDENED,
+                        Treatment.DROPPED,
+                        Feature.DENY_ACTION,
+                        rule.source,
+                        "Kubernetes has no deny; the rule was dropped and a later allow may "
+                        "now admit what it denied",
+                    )
                 continue
             if rule.action is Action.PASS:
                 self.loss(
@@ -759,14 +772,15 @@ def _unconstrained(peer: Peer) -> bool:
 
 def _tier_losses(ps: PolicySet, writer: _Writer) -> None:
     tiers = sorted({p.tier for p in ps})
-    if len(tiers) > 1:
+    for a, b in overlapping_tiers(ps)[:1]:
         writer.loss(
             Effect.WIDENED,
             Treatment.APPROXIMATED,
             Feature.TIER,
-            None,
-            f"policies of tiers {', '.join(tiers)} were merged into one allow-union; "
-            "tier boundaries (end-of-tier drops) are lost",
+            a.source,
+            f"policies of tiers {a.tier} ({a.id}) and {b.tier} ({b.id}) may govern the same "
+            "endpoints and were merged into one allow-union; the end-of-tier drop between them "
+            "is lost",
         )
     for name in tiers:
         if ps.tier(name).default_action is Action.PASS:

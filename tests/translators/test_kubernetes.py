@@ -227,7 +227,7 @@ def _one_policy(rules: tuple[Any, ...], **kw: Any) -> PolicySet:
 @pytest.mark.parametrize(
     ("rule", "effect", "feature"),
     [
-        (dict(action=Action.DENY), Effect.WIDENED, "deny-action"),
+        (dict(action=Action.DENY), Effect.NONE, "deny-action"),  # nothing after it allows
         (dict(action=Action.PASS), Effect.NARROWED, "pass-action"),
         (dict(action=Action.LOG), Effect.NONE, "log-action"),
         (dict(ports=(PortSpec.single(1),)), Effect.NARROWED, "protocol"),
@@ -255,6 +255,16 @@ def test_inexpressible_constructs_are_reported(
     ps = _one_policy((Rule(**rule),))
     out = K8S.from_canonical(ps)
     assert [(loss.effect, loss.feature.value) for loss in out.report.losses] == [(effect, feature)]
+
+
+def test_deny_before_an_allow_widens_unless_disjoint() -> None:
+    from polyfence.model.policy import Rule
+
+    deny = Rule(action=Action.DENY, peers=(Peer(ip=IpMatch(("10.0.0.0/8",))),))
+    out = K8S.from_canonical(_one_policy((deny, Rule())))
+    assert [(loss.effect, loss.feature.value) for loss in out.report.losses] == [
+        (Effect.WIDENED, "deny-action")
+    ]
 
 
 def test_allow_without_isolation_is_narrowing() -> None:
@@ -382,3 +392,41 @@ def test_unexplained_differences_become_losses() -> None:
         (Effect.NARROWED, Feature.UNEXPLAINED),
     ]
     assert "ns/a[Pod] -> ns/b[Pod] TCP/80" in losses[0].message
+
+
+@settings(max_examples=150, deadline=None)
+@given(items=k8s_policy_lists(), inv=inventories(), data=st.data())
+def test_dropped_denies_reported_as_harmless_are_harmless(
+    items: list[dict[str, Any]], inv: Inventory, data: st.DataObject
+) -> None:
+    """Allow/Deny rules in one tier: every deny the writer calls harmless (no WIDENED loss)
+    really changes nothing, on generated clusters."""
+    import dataclasses
+
+    ir = K8S.to_canonical(docs_of(items)).value
+    mixed = []
+    for pol in ir:
+
+        def flip(rules: Any) -> Any:
+            if not isinstance(rules, Governed):
+                return rules
+            acts = [data.draw(st.sampled_from((Action.ALLOW, Action.DENY))) for _ in rules.rules]
+            return Governed(
+                tuple(
+                    dataclasses.replace(r, action=a) for r, a in zip(rules.rules, acts, strict=True)
+                ),
+                True,
+            )
+
+        order = data.draw(st.sampled_from((None, 10.0, 1000.0)))
+        mixed.append(
+            dataclasses.replace(
+                pol, ingress=flip(pol.ingress), egress=flip(pol.egress), order=order
+            )
+        )
+    ps = PolicySet(tuple(mixed))
+    out = K8S.from_canonical(ps)
+    back = K8S.to_canonical(docs_of(out.value)).value
+    relation = compare(ps, back, inv).relation
+    if Effect.WIDENED not in {loss.effect for loss in out.report.losses}:
+        assert relation is Relation.EQUIVALENT, out.report.losses

@@ -1,0 +1,59 @@
+"""Proofs that an allow-only union (Kubernetes, AWS) says what an ordered, tiered set says.
+
+Writers without deny, pass, order or tiers drop those constructs. These checks find the cases
+where dropping them is exact for every cluster, so that no loss needs to be reported:
+
+* a Deny rule after which no Allow or Pass rule of any policy that may select the same endpoint
+  follows in its tier (the traffic it denies would hit the tier's end-of-tier drop anyway);
+* policies of different tiers that can never select a common endpoint (different namespaces).
+"""
+
+from __future__ import annotations
+
+from polyfence.model.policy import Action, Direction, Governed, Policy, PolicySet, Rule
+
+
+def may_overlap(a: Policy, b: Policy) -> bool:
+    """False only when no endpoint can be selected by both (namespaced in different namespaces)."""
+    na, nb = a.subject.namespace, b.subject.namespace
+    return na is None or nb is None or na == nb
+
+
+def removable_denies(ps: PolicySet, direction: Direction) -> set[int]:
+    """``id()`` of every Deny rule whose removal changes nothing in any cluster."""
+    governing = [p for p in ps if isinstance(p.direction(direction), Governed)]
+    out: set[int] = set()
+    for pol in governing:
+        rules = pol.direction(direction)
+        assert isinstance(rules, Governed)
+        if not rules.isolates or ps.tier(pol.tier).default_action is not Action.DENY:
+            continue
+        later_policies = [
+            q
+            for q in governing
+            if q is not pol
+            and q.tier == pol.tier
+            and q.sort_key > pol.sort_key
+            and may_overlap(pol, q)
+        ]
+        later_rules: list[Rule] = [r for q in later_policies for r in q.direction(direction).rules]  # type: ignore[union-attr]
+        opens_later = any(r.action in (Action.ALLOW, Action.PASS) for r in later_rules)
+        for i, rule in enumerate(rules.rules):
+            if rule.action is not Action.DENY:
+                continue
+            after = rules.rules[i + 1 :]
+            if not opens_later and not any(r.action in (Action.ALLOW, Action.PASS) for r in after):
+                out.add(id(rule))
+    return out
+
+
+def overlapping_tiers(ps: PolicySet) -> list[tuple[Policy, Policy]]:
+    """Pairs of policies of different tiers that may govern one endpoint in one direction."""
+    pairs: list[tuple[Policy, Policy]] = []
+    for direction in Direction:
+        governing = [p for p in ps if isinstance(p.direction(direction), Governed)]
+        for i, a in enumerate(governing):
+            for b in governing[i + 1 :]:
+                if a.tier != b.tier and may_overlap(a, b):
+                    pairs.append((a, b))
+    return pairs
