@@ -547,6 +547,19 @@ class CalicoTranslator:
             raise InputError(reader.problems)
         if not any(t.name == DEFAULT_TIER for t in tiers):
             tiers.append(Tier(DEFAULT_TIER))
+        known = {t.name for t in tiers}
+        for name in sorted({p.tier for p in policies} - known):
+            first = next(p for p in policies if p.tier == name)
+            reader.losses.append(
+                Loss(
+                    Effect.INVENTORY_DEPENDENT,
+                    Treatment.APPROXIMATED,
+                    Feature.TIER,
+                    first.source,
+                    f"tier {name!r} is not defined in the input: evaluated as ordered after every "
+                    "defined tier with defaultAction Deny; give its Tier to be exact",
+                )
+            )
         report = FidelityReport(FORMAT, "canonical", tuple(reader.losses))
         return Translation(PolicySet(tuple(policies), tuple(tiers), tuple(sets)), report)
 

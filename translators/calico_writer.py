@@ -88,7 +88,10 @@ class _Writer:
         pods_only = not peer.sets
         if peer.pods is not None:
             base["selector"] = self.endpoint_selector(peer.pods, pods_only)
-        elif peer.wants_pod:
+        elif peer.service_account is not None:
+            pass  # serviceAccounts alone already picks pods only
+        elif peer.wants_pod and (pods_only or peer.namespace_selector is None):
+            # A bare namespaceSelector already picks endpoints and sets; otherwise say so.
             base["selector"] = self.endpoint_selector(All(), pods_only)
         if peer.not_pods is not None:
             # Without network sets in play only pods are excluded: say so explicitly.
@@ -421,7 +424,8 @@ def write(ps: PolicySet, options: RenderOptions) -> tuple[list[dict[str, Any]], 
     """Tiers in use (except the built-in default), network sets, then policies."""
     writer = _Writer(ps, options)
     used = {p.tier for p in ps}
-    docs = [_tier_doc(ps.tier(name)) for name in sorted(used) if name != DEFAULT_TIER]
+    # Only tiers the input defined: an undefined tier is the cluster's, not ours to create.
+    docs = [_tier_doc(t) for t in ps.tiers if t.name in used and t.name != DEFAULT_TIER]
     docs += [_set_doc(s) for s in ps.network_sets]
     for pol in ps:
         doc = writer.policy(pol)
