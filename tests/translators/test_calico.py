@@ -368,3 +368,18 @@ def test_calico_outputs_parse_as_json(tmp_path: Path) -> None:
     docs = CALICO.from_canonical(ps).value
     assert json.loads(json.dumps(docs))[0]["spec"]["ingress"][0]["icmp"] == {"type": 8}
     assert parse(docs[0]["spec"]["selector"]) == Eq("app", "web")
+
+
+@settings(max_examples=80, deadline=None)
+@given(ir=general_sets(), inv=inventories())
+def test_calico_to_k8s_never_drifts_silently(ir: PolicySet, inv: Inventory) -> None:
+    """Calico (with deny, pass, tiers, order, sets, local sides) to Kubernetes: whatever the
+    engine finds changed is covered by a reported loss of that effect."""
+    calico = CALICO.to_canonical(docs_of(CALICO.from_canonical(ir).value)).value
+    out = K8S.from_canonical(calico, RenderOptions(inventory=inv))
+    relation = compare(calico, K8S.to_canonical(docs_of(out.value)).value, inv).relation
+    effects = {loss.effect for loss in out.report.losses}
+    if relation in (Relation.WIDER, Relation.INCOMPARABLE):
+        assert effects & {Effect.WIDENED, Effect.INVENTORY_DEPENDENT}, out.report.losses
+    if relation in (Relation.NARROWER, Relation.INCOMPARABLE):
+        assert effects & {Effect.NARROWED, Effect.INVENTORY_DEPENDENT}, out.report.losses
