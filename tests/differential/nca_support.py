@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -419,6 +419,10 @@ def explained_policies(proc: subprocess.CompletedProcess[str]) -> dict[str, str]
     }
 
 
+# A policy to find in NCA's explanation: namespace (None: any), name, selects(pod labels)?
+PolicyTarget = tuple[str | None, str, Callable[[dict[str, str]], bool]]
+
+
 def assert_loaded(
     nca: Path,
     policy_file: Path,
@@ -429,24 +433,21 @@ def assert_loaded(
 ) -> None:
     """NCA names every policy of the file as affecting a pod that the policy selects."""
     assert policies, f"{policy_file} holds no NetworkPolicy"
-    targets = []
+    targets: list[PolicyTarget] = []
     for pol in policies:
-        selector = (pol.get("spec") or {}).get("podSelector") or {}
-        targets.append(
-            (ns_of(pol), pol["metadata"]["name"], lambda labels, sel=selector: matches(sel, labels))
-        )
+        selector: dict[str, Any] = (pol.get("spec") or {}).get("podSelector") or {}
+
+        def selects(labels: dict[str, str], sel: dict[str, Any] = selector) -> bool:
+            return matches(sel, labels)
+
+        targets.append((ns_of(pol), pol["metadata"]["name"], selects))
     assert_explained(nca, policy_file, targets, topo, topo_file, cwd)
-
-
-PolicyTarget = tuple[
-    str | None, str, Callable[[dict[str, str]], bool]
-]  # ns (None: any), name, selects?
 
 
 def assert_explained(
     nca: Path,
     policy_file: Path,
-    targets: list[PolicyTarget],
+    targets: Sequence[PolicyTarget],
     topo: dict[str, Any],
     topo_file: Path,
     cwd: Path,
@@ -523,7 +524,7 @@ def run_controls(
     return verdicts
 
 
-# ---------------------------------------------------------------- the test
+# ---------------------------------------------------------------- files for NCA
 
 
 class _NoAliasDumper(yaml.SafeDumper):
