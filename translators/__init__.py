@@ -16,6 +16,7 @@ from polyfence.translation import Translator
 _BUILTIN: dict[str, str] = {
     "kubernetes": "polyfence.translators.kubernetes:KubernetesTranslator",
     "calico": "polyfence.translators.calico:CalicoTranslator",
+    "cilium": "polyfence.translators.cilium:CiliumTranslator",
     "canonical": "polyfence.translators.canonical:CanonicalTranslator",
 }
 _ALIASES: dict[str, str] = {"k8s": "kubernetes"}

@@ -359,7 +359,7 @@ def formats() -> None:
         tr = translators.get(name)
         notes = "; ".join(f"{k}: {v}" for k, v in tr.capabilities.items())
         table.add_row(name, ", ".join(tr.aliases), "yes", "yes", notes)
-    for name in ("cilium", "istio", "aws"):
+    for name in ("istio", "aws"):
         table.add_row(name, "", "planned", "planned", "not yet available")
     Console().print(table)
 

@@ -1,0 +1,502 @@
+"""Rendering the canonical model as cilium.io/v2 policies (see ``cilium`` for the table).
+
+Cilium has no order, so deny rules are written as ``ingressDeny``/``egressDeny`` only when no
+allow rule could decide before them (then "deny beats allow" says the same thing); protocols
+are always written explicitly (Cilium's default is any protocol, Kubernetes' is TCP); a
+namespace-label peer in a CiliumNetworkPolicy gets the pod-namespace key so that it reaches
+other namespaces (semantics trap 15).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from polyfence.fidelity import Effect, Feature, Loss, Treatment
+from polyfence.inventory import NAMESPACE_NAME_LABEL, Inventory
+from polyfence.model.labels import SERVICE_ACCOUNT_KEY
+from polyfence.model.peers import ANY_PEER, IpMatch, Peer
+from polyfence.model.policy import Action, Direction, Governed, Layer, Policy, PolicySet, Rule
+from polyfence.model.ports import ANY_PORTS, ICMP_PROTOCOLS, Protocol
+from polyfence.model.provenance import SourceRef
+from polyfence.model.selectors import (
+    All,
+    Has,
+    In,
+    Selector,
+    SelectorNotExpressible,
+    and_,
+    to_label_selectors,
+)
+from polyfence.semantics.intervals import IntervalSet, IPSet
+from polyfence.semantics.matching import Matcher
+from polyfence.semantics.profile import DEFAULT_PROFILE
+from polyfence.translation import RenderOptions
+from polyfence.translators._common import pod_terms
+from polyfence.translators._flatten import may_overlap, overlapping_tiers
+from polyfence.translators.calico import rename_key
+from polyfence.translators.cilium import (
+    API_VERSION,
+    CLUSTER_LABEL,
+    NS_LABELS,
+    POD_NAMESPACE,
+    SERVICE_ACCOUNT,
+    reserved_identity_key,
+)
+
+POD_NS_KEY = f"k8s:{POD_NAMESPACE}"
+_PORT_UNIVERSE = IntervalSet.span(1, 65535)
+_NAMES = {Protocol.TCP: "TCP", Protocol.UDP: "UDP", Protocol.SCTP: "SCTP"}
+
+
+def _ns_key(key: str) -> str:
+    return POD_NS_KEY if key == NAMESPACE_NAME_LABEL else NS_LABELS + key
+
+
+class _Writer:
+    def __init__(self, ps: PolicySet, options: RenderOptions) -> None:
+        self.ps = ps
+        self.losses: list[Loss] = []
+        self.matcher = Matcher(options.inventory or Inventory(), DEFAULT_PROFILE, ps.network_sets)
+
+    def loss(self, effect: Effect, feature: Feature, ref: SourceRef | None, msg: str) -> None:
+        self.losses.append(Loss(effect, Treatment.DROPPED, feature, ref, msg))
+
+    def dropped(self, rule: Rule, feature: Feature, msg: str) -> None:
+        effect = Effect.NARROWED if rule.action is Action.ALLOW else Effect.WIDENED
+        self.loss(effect, feature, rule.source, msg)
+
+    # -- selectors -----------------------------------------------------------------------------
+    def endpoint_selectors(
+        self, pods: Selector, namespace: Selector | None, cross_ns: bool
+    ) -> list[dict[str, Any]]:
+        """Cilium endpoint selectors (OR-ed) for pods matching ``pods`` in ``namespace``."""
+        out: list[dict[str, Any]] = []
+        for term in pod_terms(pods):
+            labels = term.labels
+            if term.service_account:
+                sa = and_(*term.service_account)
+                labels = and_(labels, rename_key(sa, SERVICE_ACCOUNT_KEY, SERVICE_ACCOUNT))
+            ns_parts = [x for x in (namespace, term.namespace) if x is not None]
+            ns_sel = and_(*ns_parts) if ns_parts else None
+            for pod in to_label_selectors(labels):
+                for ns in to_label_selectors(ns_sel) if ns_sel is not None else (None,):
+                    out.append(_merge(pod, ns, cross_ns))
+        return out
+
+    # -- peers ---------------------------------------------------------------------------------
+    def peer_fields(
+        self, peer: Peer, rule: Rule, prefix: str, namespaced: str | None
+    ) -> dict[str, list[Any]] | None:
+        for value, feature in (
+            (peer.not_pods, Feature.NOT_SELECTOR),
+            (peer.security_group, Feature.SECURITY_GROUP),
+            (peer.principal, Feature.PRINCIPAL),
+        ):
+            if value is not None:
+                self.dropped(rule, feature, f"Cilium has no {feature.value} peer; dropped")
+                return None
+        if peer.service_account is not None and peer.service_account.selector is not None:
+            self.dropped(
+                rule,
+                Feature.SERVICE_ACCOUNT,
+                "service accounts by label have no Cilium form; dropped",
+            )
+            return None
+        out: dict[str, list[Any]] = {}
+        if peer.wants_pod:
+            if peer.ip is not None:
+                self.dropped(
+                    rule,
+                    Feature.IPBLOCK,
+                    "a peer that is both pods and a CIDR has no Cilium form; dropped",
+                )
+                return None
+            pods = peer.pods or All()
+            if peer.service_account is not None and peer.service_account.names is not None:
+                pods = and_(pods, In(SERVICE_ACCOUNT_KEY, peer.service_account.names))
+            ns_parts: list[Selector] = []
+            if peer.namespace_selector is not None:
+                ns_parts.append(peer.namespace_selector)
+            names = peer.namespace_names
+            same_ns = namespaced is not None and names == frozenset({namespaced})
+            if names is not None and not same_ns:
+                ns_parts.append(In(NAMESPACE_NAME_LABEL, names))
+            cross_ns = namespaced is not None and not same_ns
+            if cross_ns and not ns_parts:
+                ns_parts.append(Has(NAMESPACE_NAME_LABEL))  # every namespace
+            namespace = and_(*ns_parts) if ns_parts else None
+            used = pods.keys()
+            if CLUSTER_LABEL in used:
+                self.loss(
+                    Effect.INVENTORY_DEPENDENT,
+                    Feature.SELECTOR_EXPRESSION,
+                    rule.source,
+                    f"{CLUSTER_LABEL} is Cilium's cluster-name label, carried by every local pod",
+                )
+            try:
+                out[f"{prefix}Endpoints"] = self.endpoint_selectors(pods, namespace, cross_ns)
+            except (SelectorNotExpressible, ValueError) as exc:
+                self.dropped(rule, Feature.SELECTOR_EXPRESSION, f"{exc}; the peer was dropped")
+                return None
+            if peer.sets:
+                cidrs = [
+                    c
+                    for s in self.ps.network_sets
+                    if self.matcher.set_selected(peer, s)
+                    for c in s.nets
+                ]
+                if cidrs:
+                    out[f"{prefix}CIDRSet"] = [{"cidr": c} for c in cidrs]
+        elif peer.ip is not None:
+            out[f"{prefix}CIDRSet"] = _cidr_sets(peer.ip)
+        if peer.entity is not None:
+            out.setdefault(f"{prefix}Entities", []).append(peer.entity.value)
+        if peer.fqdn is not None:
+            if prefix != "to":
+                self.dropped(rule, Feature.FQDN, "FQDN sources have no Cilium form; dropped")
+                return None
+            out["toFQDNs"] = [{"matchName": n} for n in sorted(peer.fqdn.names)] + [
+                {"matchPattern": p} for p in sorted(peer.fqdn.patterns)
+            ]
+        if not out:
+            out[f"{prefix}Entities"] = ["all"]
+        return out
+
+    # -- ports ---------------------------------------------------------------------------------
+    def l4(self, rule: Rule) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+        """(toPorts, icmps) of a rule; ([], []) for any port."""
+        if rule.ports is ANY_PORTS:
+            return [], []
+        ports: list[dict[str, Any]] = []
+        icmps: list[dict[str, Any]] = []
+        for spec in rule.ports:  # type: ignore[union-attr]
+            if spec.not_named:
+                self.dropped(rule, Feature.NOT_PORTS, "named notPorts have no Cilium form; dropped")
+                continue
+            for lo, hi in spec.protocols:
+                for proto in range(lo, hi + 1):
+                    if proto in _NAMES:
+                        ports.extend(_port_entries(_NAMES[Protocol(proto)], spec.ports, spec.named))
+                    elif proto in ICMP_PROTOCOLS:
+                        icmps.extend(self.icmp_fields(proto, spec.ports, rule))
+                    elif spec.ports:
+                        self.dropped(
+                            rule, Feature.PROTOCOL, f"protocol {proto} has no Cilium form; dropped"
+                        )
+        if not ports and not icmps:
+            return None
+        return ports, icmps
+
+    def icmp_fields(self, proto: int, encoded: IntervalSet, rule: Rule) -> list[dict[str, Any]]:
+        family = "IPv6" if proto == Protocol.ICMPV6 else "IPv4"
+        out = []
+        for icmp_type in range(256):
+            block = IntervalSet.span(icmp_type * 256, icmp_type * 256 + 255)
+            part = encoded & block
+            if not part:
+                continue
+            if part != block:
+                self.dropped(
+                    rule,
+                    Feature.ICMP,
+                    "Cilium matches ICMP types, not codes; that type was dropped",
+                )
+                continue
+            out.append({"fields": [{"type": icmp_type, "family": family}]})
+        return out
+
+    def l7(self, rule: Rule) -> dict[str, Any] | None:
+        if rule.l7 is None:
+            return None
+        rules: dict[str, Any] = {}
+        if rule.l7.http:
+            http = []
+            for match in rule.l7.http:
+                paths: list[str | None] = [_regex(k, v) for k, v in match.paths] or [None]
+                methods: list[str | None] = [*sorted(match.methods)] or [None]
+                hosts: list[str | None] = [*sorted(match.hosts)] or [None]
+                for path in paths:
+                    for method in methods:
+                        for host in hosts:
+                            entry = {
+                                k: v
+                                for k, v in (("method", method), ("path", path), ("host", host))
+                                if v
+                            }
+                            http.append(entry)
+            rules["http"] = http
+        if rule.l7.dns:
+            rules["dns"] = [{"matchPattern": d} for d in rule.l7.dns]
+        if rule.l7.other:
+            self.dropped(
+                rule,
+                Feature.L7_OTHER,
+                f"L7 {', '.join(rule.l7.other)} rules are not written; dropped",
+            )
+        return rules or None
+
+    # -- rules ---------------------------------------------------------------------------------
+    def rules(
+        self, rule: Rule, direction: Direction, namespaced: str | None
+    ) -> list[dict[str, Any]]:
+        prefix = "from" if direction is Direction.INGRESS else "to"
+        if rule.local is not None:
+            self.dropped(
+                rule,
+                Feature.SELECTOR_EXPRESSION,
+                "a rule bound to part of the subject has no Cilium form; dropped",
+            )
+            return []
+        l4 = self.l4(rule)
+        if l4 is None:
+            return []
+        to_ports, icmps = l4
+        l7 = self.l7(rule)
+        if l7 is not None:
+            if rule.action is not Action.ALLOW:
+                self.dropped(
+                    rule,
+                    Feature.L7_HTTP,
+                    "Cilium deny rules cannot carry L7 rules; the L7 part was dropped",
+                )
+            elif not to_ports:
+                to_ports = [{"ports": [{"port": "0", "protocol": "ANY"}]}]
+            if rule.action is Action.ALLOW:
+                to_ports = [{**entry, "rules": l7} for entry in to_ports]
+        peers: list[dict[str, list[Any]]] = []
+        if rule.peers is ANY_PEER:
+            peers = [{}] if (to_ports or icmps) else [{f"{prefix}Entities": ["all"]}]
+        else:
+            for peer in rule.peers:  # type: ignore[union-attr]
+                fields = self.peer_fields(peer, rule, prefix, namespaced)
+                if fields is not None:
+                    peers.append(fields)
+            if not peers:
+                return []
+        out = []
+        for fields in peers:
+            # L3 alternatives share a rule's L4: one Cilium rule per L4 kind keeps them apart.
+            if to_ports:
+                out.append({**fields, "toPorts": to_ports})
+            if icmps:
+                out.append({**fields, "icmps": icmps})
+            if not to_ports and not icmps:
+                out.append(dict(fields))
+        return out
+
+    def deny_ok(self, pol: Policy, direction: Direction, index: int) -> bool:
+        """No allow rule can decide before this deny (then deny-beats-allow agrees)."""
+        rules = pol.direction(direction)
+        assert isinstance(rules, Governed)
+        if any(r.action is Action.ALLOW for r in rules.rules[:index]):
+            return False
+        for other in self.ps:
+            if other is pol or not may_overlap(pol, other):
+                continue
+            other_rules = other.direction(direction)
+            if not isinstance(other_rules, Governed):
+                continue
+            earlier = (self.ps.tier(other.tier).sort_key, other.sort_key) < (
+                self.ps.tier(pol.tier).sort_key,
+                pol.sort_key,
+            )
+            if earlier and any(r.action is Action.ALLOW for r in other_rules.rules):
+                return False
+        return True
+
+    # -- policies ------------------------------------------------------------------------------
+    def spec(self, pol: Policy) -> dict[str, Any] | None:
+        spec: dict[str, Any] = {}
+        default_deny: dict[str, bool] = {}
+        for direction in Direction:
+            rules = pol.direction(direction)
+            if not isinstance(rules, Governed):
+                continue
+            allow: list[dict[str, Any]] = []
+            deny: list[dict[str, Any]] = []
+            for i, rule in enumerate(rules.rules):
+                if rule.action is Action.LOG:
+                    self.loss(Effect.NONE, Feature.LOG_ACTION, rule.source, "log rule dropped")
+                elif rule.action is Action.PASS:
+                    self.loss(
+                        Effect.NARROWED,
+                        Feature.PASS_ACTION,
+                        rule.source,
+                        "Cilium has no pass; dropped",
+                    )
+                elif rule.action is Action.DENY:
+                    if not self.deny_ok(pol, direction, i):
+                        self.loss(
+                            Effect.NARROWED,
+                            Feature.ORDER,
+                            rule.source,
+                            "an allow decides before this deny, but in Cilium deny always wins",
+                        )
+                    deny.extend(self.rules(rule, direction, pol.subject.namespace))
+                else:
+                    allow.extend(self.rules(rule, direction, pol.subject.namespace))
+            key = direction.value
+            if rules.isolates:
+                spec[key] = allow or [{}]  # [{}]: default deny, nothing allowed
+            else:
+                default_deny[key] = False
+                if allow:
+                    spec[key] = allow
+            if deny:
+                spec[f"{key}Deny"] = deny
+        if not spec and not default_deny:
+            return None
+        if default_deny:
+            spec["enableDefaultDeny"] = default_deny
+        return spec
+
+    def documents(self, pol: Policy) -> list[dict[str, Any]]:
+        if (
+            pol.layer is not Layer.NETWORK
+            or pol.subject.security_group is not None
+            or pol.subject.service_accounts is not None
+        ):
+            self.loss(
+                Effect.WIDENED,
+                Feature.LAYER,
+                pol.source,
+                f"policy {pol.id} has no Cilium subject form; dropped",
+            )
+            return []
+        spec = self.spec(pol)
+        if spec is None:
+            return []
+        namespaced = pol.subject.namespace
+        try:
+            subjects = self.endpoint_selectors(
+                pol.subject.selector,
+                None if namespaced is not None else pol.subject.namespace_selector,
+                False,
+            )
+        except (SelectorNotExpressible, ValueError) as exc:
+            self.loss(
+                Effect.WIDENED,
+                Feature.SELECTOR_EXPRESSION,
+                pol.source,
+                f"policy {pol.id}: {exc}; dropped",
+            )
+            return []
+        specs = [{"endpointSelector": sel, **spec} for sel in subjects]
+        if not specs:
+            return []
+        name = pol.id.name.removesuffix("#deny")
+        meta: dict[str, Any] = {"name": name}
+        if namespaced is not None:
+            meta["namespace"] = namespaced
+        kind = "CiliumNetworkPolicy" if namespaced is not None else "CiliumClusterwideNetworkPolicy"
+        body: dict[str, Any] = {"spec": specs[0]} if len(specs) == 1 else {"specs": specs}
+        return [{"apiVersion": API_VERSION, "kind": kind, "metadata": meta, **body}]
+
+
+def _merge(pod: dict[str, Any], ns: dict[str, Any] | None, cross_ns: bool) -> dict[str, Any]:
+    """One Cilium endpoint selector from a pod part and a namespace part (namespace labels
+    get Cilium's keys; a CNP peer in another namespace needs the pod-namespace key)."""
+    labels = {_identity(k): v for k, v in (pod.get("matchLabels") or {}).items()}
+    exprs = [{**e, "key": _identity(e["key"])} for e in pod.get("matchExpressions") or []]
+    if ns is not None:
+        labels.update({_ns_key(k): v for k, v in (ns.get("matchLabels") or {}).items()})
+        exprs += [{**e, "key": _ns_key(e["key"])} for e in ns.get("matchExpressions") or []]
+    if cross_ns and not any(k == POD_NS_KEY for k in [*labels, *(e["key"] for e in exprs)]):
+        exprs.append({"key": POD_NS_KEY, "operator": "Exists"})
+    out: dict[str, Any] = {}
+    if labels:
+        out["matchLabels"] = labels
+    if exprs:
+        out["matchExpressions"] = exprs
+    return out
+
+
+def _identity(key: str) -> str:
+    if key == SERVICE_ACCOUNT_KEY:
+        return SERVICE_ACCOUNT
+    if key == CLUSTER_LABEL:
+        return key  # Cilium's cluster-name label, read as a plain label (reported on read)
+    if reserved_identity_key(key):
+        # A pod label spelled like one of Cilium's identity labels (io.kubernetes.pod.namespace,
+        # io.cilium.k8s.*, a k8s:/reserved: source prefix) would mean that identity in Cilium.
+        raise SelectorNotExpressible(
+            f"pod label {key!r} collides with a Cilium identity label (Cilium reads it as that)"
+        )
+    return key
+
+
+def _cidr_sets(ip: IpMatch) -> list[dict[str, Any]]:
+    nets = ip.nets if ip.nets is not None else ("0.0.0.0/0", "::/0")
+    out = []
+    for net in nets:
+        whole = IPSet.from_cidr(net)
+        if any(whole <= IPSet.from_cidr(n) for n in ip.not_nets):
+            continue
+        excepts = [n for n in ip.not_nets if IPSet.from_cidr(n) <= whole]
+        entry: dict[str, Any] = {"cidr": net}
+        if excepts:
+            entry["except"] = excepts
+        out.append(entry)
+    return out
+
+
+def _port_entries(proto: str, ports: IntervalSet, named: frozenset[str]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    numeric = ports & _PORT_UNIVERSE
+    if numeric == _PORT_UNIVERSE:
+        items.append({"port": "0", "protocol": proto})
+    else:
+        for lo, hi in numeric:
+            item: dict[str, Any] = {"port": str(lo), "protocol": proto}
+            if hi != lo:
+                item["endPort"] = hi
+            items.append(item)
+    items += [{"port": name, "protocol": proto} for name in sorted(named)]
+    return [{"ports": items}] if items else []
+
+
+def _regex(kind: str, value: str) -> str:
+    if kind == "regex":
+        return value
+    escaped = re.escape(value)
+    return escaped + "$" if kind == "exact" else escaped + ".*"
+
+
+def write(ps: PolicySet, options: RenderOptions) -> tuple[list[dict[str, Any]], list[Loss]]:
+    writer = _Writer(ps, options)
+    for a, b in overlapping_tiers(ps)[:1]:
+        writer.loss(
+            Effect.WIDENED,
+            Feature.TIER,
+            a.source,
+            f"tiers {a.tier} and {b.tier} may govern the same endpoints; Cilium has no tiers",
+        )
+    docs: list[dict[str, Any]] = []
+    merged: dict[tuple[str | None, str], dict[str, Any]] = {}
+    for pol in ps:
+        for doc in writer.documents(pol):
+            key = (doc["metadata"].get("namespace"), doc["metadata"]["name"])
+            if key in merged and "spec" in merged[key] and "spec" in doc:
+                # the allow and deny parts of one Cilium rule read back as two IR policies
+                existing = merged[key]
+                same_subject = (
+                    existing["spec"]["endpointSelector"] == doc["spec"]["endpointSelector"]
+                )
+                same_default = existing["spec"].get("enableDefaultDeny") == doc["spec"].get(
+                    "enableDefaultDeny"
+                )
+                if same_subject and same_default:
+                    for field, value in doc["spec"].items():
+                        if field != "endpointSelector" and field not in existing["spec"]:
+                            existing["spec"][field] = value
+                            continue
+                        if field in ("ingress", "egress") and value != [{}]:
+                            existing["spec"][field] = [
+                                r for r in existing["spec"][field] if r
+                            ] + value
+                    continue
+                doc["metadata"]["name"] = f"{key[1]}-{len(merged)}"
+            merged[(doc["metadata"].get("namespace"), doc["metadata"]["name"])] = doc
+            docs.append(doc)
+    return docs, writer.losses
