@@ -35,7 +35,7 @@ from polyfence.fidelity import Effect, Feature, FidelityReport, Loss, Treatment
 from polyfence.inventory import NAMESPACE_NAME_LABEL, Inventory
 from polyfence.model.document import Document
 from polyfence.model.labels import PSEUDO_KEYS
-from polyfence.model.peers import ANY_PEER, IpMatch, Peer
+from polyfence.model.peers import ANY_PEER, Entity, IpMatch, Peer
 from polyfence.model.policy import (
     DEFAULT_TIER,
     KUBERNETES_POLICY_ORDER,
@@ -398,6 +398,16 @@ class _Writer:
         self, peer: Peer, policy_ns: str, ref: SourceRef | None
     ) -> list[dict[str, Any]] | None:
         """k8s peers OR-ing to this IR peer; None when it cannot be expressed."""
+        if peer == Peer(entity=Entity.WORLD):
+            self.loss(
+                Effect.WIDENED,
+                Treatment.APPROXIMATED,
+                Feature.ENTITY,
+                ref,
+                "world became ipBlocks 0.0.0.0/0 and ::/0: exact where ipBlocks never match pod "
+                "or node addresses (Cilium), wider where they do (Calico and most CNIs)",
+            )
+            return [{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "::/0"}}]
         unsupported = [
             (peer.not_pods, Feature.NOT_SELECTOR),
             (peer.service_account, Feature.SERVICE_ACCOUNT),

@@ -330,3 +330,13 @@ def test_cilium_fragment_round_trip_is_exact(ir: PolicySet, inv: Inventory) -> N
         assert Effect.WIDENED in effects
     if relation in (Relation.NARROWER, Relation.INCOMPARABLE):
         assert Effect.NARROWED in effects
+
+
+def test_world_to_kubernetes_is_exact_only_where_ipblocks_skip_pods() -> None:
+    ps = read(CNP + "  ingress: [{fromEntities: [world]}]\n")
+    out = K8S.from_canonical(ps)
+    assert [loss.effect for loss in out.report.losses] == [Effect.WIDENED]
+    back = K8S.to_canonical(docs_of(out.value)).value
+    inv = build_inventory([Namespace("prod", {})], [WEB, FE])
+    assert compare(ps, back, inv, PROFILE).relation is Relation.EQUIVALENT
+    assert compare(ps, back, inv, EvaluationProfile()).relation is Relation.WIDER
