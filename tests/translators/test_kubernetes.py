@@ -238,7 +238,7 @@ def _one_policy(rules: tuple[Any, ...], **kw: Any) -> PolicySet:
                         fqdn=None,
                         entity=__import__(
                             "polyfence.model.peers", fromlist=["Entity"]
-                        ).Entity.WORLD,
+                        ).Entity.KUBE_APISERVER,
                     ),
                 )
             ),
