@@ -148,6 +148,10 @@ class _Writer:
                 ]
                 if cidrs:
                     out[f"{prefix}CIDRSet"] = [{"cidr": c} for c in cidrs]
+            if not out[f"{prefix}Endpoints"]:
+                del out[f"{prefix}Endpoints"]  # a contradictory selector: no endpoint at all
+            if not out:
+                return None  # matches nothing; an empty list would read as "any peer"
         elif peer.ip is not None:
             out[f"{prefix}CIDRSet"] = _cidr_sets(peer.ip)
         if peer.entity is not None:

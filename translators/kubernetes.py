@@ -408,6 +408,17 @@ class _Writer:
                 "or node addresses (Cilium), wider where they do (Calico and most CNIs)",
             )
             return [{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "::/0"}}]
+        if peer.fqdn is not None and peer == Peer(fqdn=peer.fqdn) and self.options.inventory:
+            addresses = self.matcher.resolve(peer.fqdn)
+            self.loss(
+                Effect.INVENTORY_DEPENDENT,
+                Treatment.EXPANDED,
+                Feature.FQDN,
+                ref,
+                f"DNS names resolved through the inventory's answers to {addresses or 'nothing'}; "
+                "new answers are not covered",
+            )
+            return [{"ipBlock": {"cidr": cidr}} for cidr in addresses.to_cidrs()]
         unsupported = [
             (peer.not_pods, Feature.NOT_SELECTOR),
             (peer.service_account, Feature.SERVICE_ACCOUNT),

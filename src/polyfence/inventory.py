@@ -20,7 +20,16 @@ from polyfence.semantics.intervals import IPSet, parse_cidr
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
 INVENTORY_KINDS = frozenset(
-    {"Namespace", "Pod", "Node", "Service", "ServiceAccount", "ExternalAddresses", *WORKLOAD_KINDS}
+    {
+        "Namespace",
+        "Pod",
+        "Node",
+        "Service",
+        "ServiceAccount",
+        "ExternalAddresses",
+        "DNSRecords",
+        *WORKLOAD_KINDS,
+    }
 )
 
 
@@ -89,6 +98,7 @@ class Inventory:
     )
     external: IPSet = field(default_factory=IPSet.empty)
     external_names: tuple[tuple[str, str], ...] = ()  # (name, cidr) as declared
+    dns: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, addresses): DNS answers seen
     _ns_index: dict[str, Namespace] = field(
         default_factory=dict, init=False, compare=False, repr=False, hash=False
     )
@@ -126,6 +136,7 @@ class Inventory:
             {**self.service_account_labels, **other.service_account_labels},
             self.external | other.external,
             self.external_names + other.external_names,
+            self.dns + other.dns,
         )
 
 
@@ -139,6 +150,7 @@ def build_inventory(
     sa_labels: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
     external: IPSet | None = None,
     external_names: tuple[tuple[str, str], ...] = (),
+    dns: tuple[tuple[str, tuple[str, ...]], ...] = (),
 ) -> Inventory:
     """An inventory in which every namespace an endpoint names exists and carries its name label."""
     by_name: dict[str, Namespace] = {}
@@ -159,6 +171,7 @@ def build_inventory(
         MappingProxyType(dict(sa_labels or {})),
         external or IPSet.empty(),
         external_names,
+        dns,
     )
 
 
@@ -227,6 +240,7 @@ def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
     sa_labels: dict[tuple[str, str], Mapping[str, str]] = {}
     external = IPSet.empty()
     external_names: list[tuple[str, str]] = []
+    dns: list[tuple[str, tuple[str, ...]]] = []
     for doc in docs:
         kind = doc.kind
         if kind not in INVENTORY_KINDS or not isinstance(doc.data, dict):
@@ -295,6 +309,22 @@ def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
             )
         elif kind == "ServiceAccount":
             sa_labels[(ns, name)] = labels
+        elif kind == "DNSRecords":
+            # polyfence.dev/v1alpha1: spec.records = [{name, addresses: [...]}], the answers
+            # FQDN peers resolve to (Cilium learns them from DNS replies).
+            for i, record in enumerate((doc.data.get("spec") or {}).get("records") or []):
+                where = doc.source.child("spec", "records", i)
+                fqdn = str((record or {}).get("name") or "").rstrip(".").lower()
+                addresses = [str(a) for a in (record or {}).get("addresses") or []]
+                bad = [a for a in addresses if not _valid_ip(a)]
+                if not fqdn or bad:
+                    problems.append(
+                        Diagnostic(
+                            where, f"a record needs a name and valid addresses, not {record!r}"
+                        )
+                    )
+                    continue
+                dns.append((fqdn, tuple(addresses)))
         elif kind == "ExternalAddresses":
             cidrs = (doc.data.get("spec") or {}).get("cidrs") or []
             for i, cidr in enumerate(cidrs):
@@ -307,5 +337,11 @@ def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
         raise InputError(problems)
     endpoints = pods if pods else workloads
     return build_inventory(
-        namespaces, [*endpoints, *nodes], services, sa_labels, external, tuple(external_names)
+        namespaces,
+        [*endpoints, *nodes],
+        services,
+        sa_labels,
+        external,
+        tuple(external_names),
+        tuple(dns),
     )

@@ -340,3 +340,54 @@ def test_world_to_kubernetes_is_exact_only_where_ipblocks_skip_pods() -> None:
     inv = build_inventory([Namespace("prod", {})], [WEB, FE])
     assert compare(ps, back, inv, PROFILE).relation is Relation.EQUIVALENT
     assert compare(ps, back, inv, EvaluationProfile()).relation is Relation.WIDER
+
+
+def test_fqdn_peers_resolve_through_inventory_dns_answers() -> None:
+    from polyfence.inventory import inventory_from_documents
+    from polyfence.translation import RenderOptions
+
+    ps = read(
+        CNP.replace("endpointSelector: {matchLabels: {app: web}}", "endpointSelector: {}")
+        + "  egress: [{toFQDNs: [{matchPattern: '*.example.com'}, {matchName: api.test}]}]\n"
+    )
+    records = parse_text(
+        """
+apiVersion: polyfence.dev/v1alpha1
+kind: DNSRecords
+metadata: {name: seen}
+spec:
+  records:
+  - {name: www.example.com., addresses: [203.0.113.10]}
+  - {name: example.com, addresses: [203.0.113.20]}
+  - {name: api.test, addresses: ['2001:db8::1']}
+""",
+        "dns.yaml",
+    )
+    inv = inventory_from_documents(
+        parse_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": "web", "namespace": "prod"},
+                    "spec": {},
+                    "status": {"podIP": "10.0.0.2"},
+                }
+            ),
+            "p.yaml",
+        )
+        + records
+    )
+    web = inv.find("prod/web")
+    assert web is not None
+
+    def ok(dst: str) -> bool:
+        return verdict(ps, Connection(web, dst, 6, 443), inv, PROFILE).allowed
+
+    assert ok("203.0.113.10") and ok("2001:db8::1")
+    assert not ok("203.0.113.20")  # *.example.com does not match example.com
+    assert not ok("198.51.100.1")
+    out = K8S.from_canonical(ps, RenderOptions(inventory=inv))
+    assert [loss.effect for loss in out.report.losses] == [Effect.INVENTORY_DEPENDENT]
+    back = K8S.to_canonical(docs_of(out.value)).value
+    assert compare(ps, back, inv, PROFILE).relation is Relation.EQUIVALENT

@@ -146,7 +146,8 @@ class Universe:
             self.matcher.network_sets: self.matcher
         }
         keys = _selector_keys(policy_sets)
-        cuts = _cidr_cuts(policy_sets, inventory.external)
+        answers = IPSet.from_cidrs(a for _, addresses in inventory.dns for a in addresses)
+        cuts = _cidr_cuts(policy_sets, inventory.external | answers)
         self.classes: list[EndpointClass] = []
         groups: dict[tuple[object, ...], EndpointClass] = {}
         for ep in inventory.endpoints:

@@ -7,6 +7,7 @@ engine, so that both always agree.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 
 from polyfence.inventory import Endpoint, Inventory
@@ -18,7 +19,7 @@ from polyfence.model.labels import (
     NAMESPACE_KEY,
     SERVICE_ACCOUNT_KEY,
 )
-from polyfence.model.peers import ANY_PEER, Entity, NetworkSet, Peer, PeerMatch
+from polyfence.model.peers import ANY_PEER, Entity, FqdnMatch, NetworkSet, Peer, PeerMatch
 from polyfence.model.policy import Subject
 from polyfence.model.ports import ANY_PORTS, PortMatch, PortSpec
 from polyfence.model.selectors import And, Global, Not, Or, Selector
@@ -44,6 +45,22 @@ class Remote:
 
     def __repr__(self) -> str:
         return self.endpoint.ref if self.endpoint else str(self.addresses[0])
+
+
+def fqdn_matches(fqdn: FqdnMatch, name: str) -> bool:
+    """Cilium's rules: exact names; in patterns ``*`` is any run of name characters but never
+    a dot (``*.cilium.io`` does not match ``cilium.io``); ``*`` alone matches every name."""
+    name = name.rstrip(".").lower()
+    if name in {n.rstrip(".").lower() for n in fqdn.names}:
+        return True
+    for pattern in fqdn.patterns:
+        text = pattern.rstrip(".").lower()
+        if text == "*":
+            return True
+        regex = "".join("[-a-z0-9_]*" if c == "*" else re.escape(c) for c in text)
+        if re.fullmatch(regex, name):
+            return True
+    return False
 
 
 def matches_global_scope(selector: Selector) -> bool:
@@ -75,6 +92,7 @@ class Matcher:
         self._ns_labels: dict[str, Mapping[str, str]] = {}
         self._ep_labels: dict[int, Mapping[str, str]] = {}
         self._set_labels: dict[NetworkSet, Mapping[str, str]] = {}
+        self._fqdn_cache: dict[FqdnMatch, IPSet] = {}
 
     def ns_labels(self, namespace: str) -> Mapping[str, str]:
         labels = self._ns_labels.get(namespace)
@@ -229,9 +247,21 @@ class Matcher:
             return False
         if peer.entity is not None and not self._entity_matches(peer.entity, remote):
             return False
-        # FQDNs, security groups and mesh identities resolve only with DNS answers, AWS
-        # bindings and mesh data, which later translators add to the inventory.
-        return peer.fqdn is None and peer.security_group is None and peer.principal is None
+        if peer.fqdn is not None and not self._ip_matches(self.resolve(peer.fqdn), remote):
+            return False
+        # Security groups and mesh identities resolve only with AWS bindings and mesh data.
+        return peer.security_group is None and peer.principal is None
+
+    def resolve(self, fqdn: FqdnMatch) -> IPSet:
+        """The addresses the inventory's DNS answers give for these names and patterns."""
+        found = self._fqdn_cache.get(fqdn)
+        if found is None:
+            found = IPSet.empty()
+            for name, addresses in self.inventory.dns:
+                if fqdn_matches(fqdn, name):
+                    found = found | IPSet.from_cidrs(addresses)
+            self._fqdn_cache[fqdn] = found
+        return found
 
     def peers_match(self, peers: PeerMatch, remote: Remote) -> bool:
         if peers is ANY_PEER:
