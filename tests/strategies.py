@@ -66,11 +66,14 @@ def inventories(draw: Any) -> Inventory:
                 "default",
                 (POD_IPS[i % len(POD_IPS)],),
                 tuple(NamedPort(a, b, c) for a, b, c in named),
-                "node-1",
+                draw(st.sampled_from(("node-1", "node-2"))),
                 draw(st.sampled_from((False, False, False, True))),  # hostNetwork now and then
             )
         )
-    nodes = [Endpoint("Node", None, "node-1", {}, None, ("172.20.0.1",))]
+    nodes = [
+        Endpoint("Node", None, "node-1", {}, None, ("172.20.0.1",)),
+        Endpoint("Node", None, "node-2", {}, None, ("172.20.0.2",)),
+    ]
     return build_inventory([Namespace(k, v) for k, v in ns_labels.items()], [*pods, *nodes])
 
 
@@ -208,7 +211,11 @@ def general_sets(draw: Any) -> PolicySet:
     def mutate_peer(peer: Any) -> Any:
         if not peer.wants_pod or not draw(st.booleans()):
             return peer
-        choice = draw(st.sampled_from(("sets", "pseudo", "global", "not")))
+        choice = draw(st.sampled_from(("sets", "pseudo", "global", "not", "entity")))
+        if choice == "entity":
+            from polyfence.model.peers import Entity
+
+            return Peer(entity=draw(st.sampled_from(list(Entity))))
         if choice == "sets":
             return dataclasses.replace(peer, sets=True)
         if choice == "pseudo":

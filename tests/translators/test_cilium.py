@@ -391,3 +391,16 @@ spec:
     assert [loss.effect for loss in out.report.losses] == [Effect.INVENTORY_DEPENDENT]
     back = K8S.to_canonical(docs_of(out.value)).value
     assert compare(ps, back, inv, PROFILE).relation is Relation.EQUIVALENT
+
+
+def test_host_is_the_subjects_own_node() -> None:
+    here = Endpoint("Node", None, "n1", {}, None, ("192.168.0.1",))
+    inv = build_inventory([Namespace("prod", {})], [WEB, here, NODE])
+    host = read(CNP + "  egress: [{toEntities: [host]}]\n")
+    remote = read(CNP + "  egress: [{toEntities: [remote-node]}]\n")
+
+    def ok(ps: PolicySet, dst: Endpoint) -> bool:
+        return verdict(ps, Connection(WEB, dst, 6, 10250), inv, PROFILE).allowed
+
+    assert ok(host, here) and not ok(host, NODE)  # WEB runs on n1
+    assert ok(remote, NODE) and not ok(remote, here)

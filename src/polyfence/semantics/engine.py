@@ -29,7 +29,13 @@ from polyfence.model.policy import Action, Direction, Governed, Policy, PolicySe
 from polyfence.model.selectors import Selector
 from polyfence.semantics.connset import EMPTY, FULL, ConnSet
 from polyfence.semantics.intervals import IPSet
-from polyfence.semantics.matching import Matcher, Remote, port_conns, uses_named_ports
+from polyfence.semantics.matching import (
+    Matcher,
+    Remote,
+    node_relative,
+    port_conns,
+    uses_named_ports,
+)
 from polyfence.semantics.profile import DEFAULT_PROFILE, EvaluationProfile
 
 V6_OFFSET = 1 << 32  # atoms of both families on one number line: v4 first, then v6
@@ -146,6 +152,15 @@ class Universe:
             self.matcher.network_sets: self.matcher
         }
         keys = _selector_keys(policy_sets)
+        uses_nodes = any(
+            node_relative(peer)
+            for ps in policy_sets
+            for pol in ps
+            for rules in (pol.ingress, pol.egress)
+            if isinstance(rules, Governed)
+            for rule in rules.rules
+            for peer in _rule_peers(rule)
+        )
         answers = IPSet.from_cidrs(a for _, addresses in inventory.dns for a in addresses)
         cuts = _cidr_cuts(policy_sets, inventory.external | answers)
         self.classes: list[EndpointClass] = []
@@ -164,6 +179,7 @@ class Universe:
                     ep.named_ports,
                     ep.host_network,
                     atoms,
+                    ep.node if uses_nodes else None,  # host vs remote-node tell nodes apart
                 )
             cls = groups.get(key)
             if cls is None:
@@ -192,7 +208,7 @@ class Universe:
                 self.pod_bits |= 1 << cls.index
                 ns = cls.representative.endpoint.namespace or ""  # type: ignore[union-attr]
                 self.by_namespace[ns] |= 1 << cls.index
-        self._peer_cache: dict[tuple[Peer, int], int] = {}
+        self._peer_cache: dict[tuple[Peer, int, int], int] = {}
 
     def matcher_for(self, policy_set: PolicySet) -> Matcher:
         """The matcher that sees exactly this policy set's network sets."""
@@ -203,12 +219,18 @@ class Universe:
             self._matchers[key] = found
         return found
 
-    def peer_bits(self, peer: Peer, matcher: Matcher | None = None) -> int:
-        """The classes a peer matches, as a bitset (cached per peer and matcher)."""
+    def peer_bits(
+        self, peer: Peer, matcher: Matcher | None = None, subject: EndpointClass | None = None
+    ) -> int:
+        """The classes a peer matches, as a bitset (cached per peer, matcher and, for
+        node-relative entities, subject class)."""
         matcher = matcher or self.matcher
-        cached = self._peer_cache.get((peer, id(matcher)))
+        relative = node_relative(peer)
+        key = (peer, id(matcher), subject.index if relative and subject is not None else -1)
+        cached = self._peer_cache.get(key)
         if cached is not None:
             return cached
+        seen_from = subject.representative.endpoint if relative and subject is not None else None
         if peer.sets:
             candidates = self.all_bits  # network sets: external addresses and pods by address
         elif peer.namespace_names is not None:
@@ -227,9 +249,9 @@ class Universe:
             candidates = self.all_bits
         bits = 0
         for idx in iter_bits(candidates):
-            if matcher.peer_matches(peer, self.classes[idx].representative):
+            if matcher.peer_matches(peer, self.classes[idx].representative, seen_from):
                 bits |= 1 << idx
-        self._peer_cache[(peer, id(matcher))] = bits
+        self._peer_cache[key] = bits
         return bits
 
 
@@ -282,7 +304,7 @@ class DirectionEvaluator:
         else:
             peer_bits = 0
             for peer in rule_peers:  # type: ignore[attr-defined]
-                peer_bits |= u.peer_bits(peer, self.matcher)
+                peer_bits |= u.peer_bits(peer, self.matcher, subject)
         if not peer_bits:
             return []
         if direction is Direction.INGRESS or not uses_named_ports(ports):  # type: ignore[arg-type]
@@ -321,7 +343,9 @@ class DirectionEvaluator:
                         continue
                     if rule.local is not None and not self._local_ok(rule.local, subject):
                         continue
-                    per_subject = direction is Direction.INGRESS and uses_named_ports(rule.ports)
+                    per_subject = (
+                        direction is Direction.INGRESS and uses_named_ports(rule.ports)
+                    ) or _node_relative(rule)
                     key = (id(rule), subject.index if per_subject else -1)
                     parts = self._rule_cache.get(key)
                     if parts is None:
@@ -339,6 +363,10 @@ class DirectionEvaluator:
         for block in blocks:
             merged[block.allowed | block.undecided] |= block.bits
         return [(bits, conns) for conns, bits in merged.items()]
+
+
+def _node_relative(rule: Rule) -> bool:
+    return rule.peers is not ANY_PEER and any(node_relative(p) for p in rule.peers)  # type: ignore[union-attr]
 
 
 def _apply(blocks: list[_Block], peer_bits: int, conns: ConnSet, action: Action) -> list[_Block]:

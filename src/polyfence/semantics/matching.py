@@ -167,7 +167,7 @@ class Matcher:
                 return False
         return any(addr in ipset for addr in remote.addresses)
 
-    def _entity_matches(self, entity: Entity, remote: Remote) -> bool:
+    def _entity_matches(self, entity: Entity, remote: Remote, subject: Endpoint | None) -> bool:
         ep = remote.endpoint
         if entity is Entity.ALL:
             return True
@@ -176,7 +176,13 @@ class Matcher:
         if entity is Entity.CLUSTER:
             return ep is not None
         if entity in (Entity.HOST, Entity.REMOTE_NODE):
-            return ep is not None and not self.acts_as_pod(ep)
+            if ep is None or self.acts_as_pod(ep):
+                return False
+            node = ep.name if ep.kind == "Node" else ep.node  # hostNetwork pods are their node
+            here = subject.node if subject is not None else None
+            if here is None or node is None:
+                return True  # where the subject runs is unknown: any node may be it
+            return (node == here) is (entity is Entity.HOST)
         return False  # kube-apiserver, ingress, health, init, unmanaged: not in an inventory
 
     def _pod_selected(self, peer: Peer, ep: Endpoint) -> bool:
@@ -226,7 +232,9 @@ class Matcher:
             return []
         return [ns for ns, ips in self._set_ips if any(a in ips for a in remote.addresses)]
 
-    def peer_matches(self, peer: Peer, remote: Remote) -> bool:
+    def peer_matches(self, peer: Peer, remote: Remote, subject: Endpoint | None = None) -> bool:
+        """Whether ``remote`` is this peer, seen from ``subject`` (which matters for
+        the host / remote-node entities only)."""
         ep = remote.endpoint
         is_pod = self.acts_as_pod(ep)
         if peer.wants_pod:
@@ -245,7 +253,7 @@ class Matcher:
         ipset = peer.ipset()
         if ipset is not None and not self._ip_matches(ipset, remote):
             return False
-        if peer.entity is not None and not self._entity_matches(peer.entity, remote):
+        if peer.entity is not None and not self._entity_matches(peer.entity, remote, subject):
             return False
         if peer.fqdn is not None and not self._ip_matches(self.resolve(peer.fqdn), remote):
             return False
@@ -263,10 +271,12 @@ class Matcher:
             self._fqdn_cache[fqdn] = found
         return found
 
-    def peers_match(self, peers: PeerMatch, remote: Remote) -> bool:
+    def peers_match(
+        self, peers: PeerMatch, remote: Remote, subject: Endpoint | None = None
+    ) -> bool:
         if peers is ANY_PEER:
             return True
-        return any(self.peer_matches(p, remote) for p in peers)  # type: ignore[union-attr]
+        return any(self.peer_matches(p, remote, subject) for p in peers)  # type: ignore[union-attr]
 
 
 # ports ------------------------------------------------------------------------------------
@@ -297,3 +307,8 @@ def port_conns(ports: PortMatch, dst: Endpoint | None) -> ConnSet:
 
 def uses_named_ports(ports: PortMatch) -> bool:
     return ports is not ANY_PORTS and any(s.named or s.not_named for s in ports)  # type: ignore[union-attr]
+
+
+def node_relative(peer: Peer) -> bool:
+    """Whether the peer's meaning depends on the subject's node (host / remote-node)."""
+    return peer.entity in (Entity.HOST, Entity.REMOTE_NODE)

@@ -94,7 +94,7 @@ def _decide_direction(
             for i, rule in enumerate(rules.rules):
                 if rule.local is not None and not matcher.peer_matches(rule.local, Remote(subject)):
                     continue
-                if not matcher.peers_match(rule.peers, remote):
+                if not matcher.peers_match(rule.peers, remote, subject):
                     continue
                 if not port_conns(rule.ports, dst).contains(conn.protocol, conn.port):
                     continue
