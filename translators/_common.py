@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from polyfence.inventory import NAMESPACE_NAME_LABEL
 from polyfence.model.labels import KIND_KEY, KIND_POD, NAMESPACE_KEY, SERVICE_ACCOUNT_KEY
+from polyfence.model.peers import IpMatch
 from polyfence.model.selectors import All, Not, Selector, and_, or_, to_dnf
+from polyfence.semantics.intervals import IPSet, parse_cidr
 
 
 def _key(lit: Selector) -> str | None:
@@ -87,3 +89,19 @@ def bind_pod(sel: Selector, namespace: str | None, service_account: str | None =
         if ok:
             terms.append(and_(*kept) if kept else All())
     return or_(*terms)
+
+
+def cidr_blocks(ip: IpMatch) -> list[tuple[str, list[str]]]:
+    """``(cidr, excepts)`` blocks for an IP match, one per net: the form k8s ipBlocks and Cilium
+    CIDRSets share. A net inside a not-net is empty and left out; excepts stay per net, so
+    one net's except never removes addresses of another (semantics trap 30)."""
+    nets = ip.nets if ip.nets is not None else ("0.0.0.0/0", "::/0")
+    not_sets = [(n, IPSet.from_cidr(n)) for n in ip.not_nets]
+    out: list[tuple[str, list[str]]] = []
+    for net in nets:
+        whole = IPSet.from_cidr(net)
+        if any(whole <= part for _, part in not_sets):
+            continue
+        excepts = sorted({text for text, part in not_sets if part <= whole}, key=parse_cidr)
+        out.append((net, excepts))
+    return out

@@ -28,11 +28,11 @@ from polyfence.model.selectors import (
     and_,
     to_label_selectors,
 )
-from polyfence.semantics.intervals import IntervalSet, IPSet
+from polyfence.semantics.intervals import IntervalSet
 from polyfence.semantics.matching import Matcher
 from polyfence.semantics.profile import DEFAULT_PROFILE
 from polyfence.translation import RenderOptions
-from polyfence.translators._common import pod_terms
+from polyfence.translators._common import cidr_blocks, pod_terms
 from polyfence.translators._flatten import may_overlap, overlapping_tiers
 from polyfence.translators.calico import rename_key
 from polyfence.translators.cilium import (
@@ -431,18 +431,7 @@ def _identity(key: str) -> str:
 
 
 def _cidr_sets(ip: IpMatch) -> list[dict[str, Any]]:
-    nets = ip.nets if ip.nets is not None else ("0.0.0.0/0", "::/0")
-    out = []
-    for net in nets:
-        whole = IPSet.from_cidr(net)
-        if any(whole <= IPSet.from_cidr(n) for n in ip.not_nets):
-            continue
-        excepts = [n for n in ip.not_nets if IPSet.from_cidr(n) <= whole]
-        entry: dict[str, Any] = {"cidr": net}
-        if excepts:
-            entry["except"] = excepts
-        out.append(entry)
-    return out
+    return [{"cidr": net, **({"except": ex} if ex else {})} for net, ex in cidr_blocks(ip)]
 
 
 def _port_entries(proto: str, ports: IntervalSet, named: frozenset[str]) -> list[dict[str, Any]]:

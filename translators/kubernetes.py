@@ -64,11 +64,11 @@ from polyfence.model.selectors import (
     from_label_selector,
     to_label_selectors,
 )
-from polyfence.semantics.intervals import IntervalSet, IPSet, parse_cidr
+from polyfence.semantics.intervals import IntervalSet, IPSet
 from polyfence.semantics.matching import Matcher
 from polyfence.semantics.profile import DEFAULT_PROFILE
 from polyfence.translation import RenderOptions, Translation
-from polyfence.translators._common import bind_pod, pod_terms
+from polyfence.translators._common import bind_pod, cidr_blocks, pod_terms
 from polyfence.translators._flatten import overlapping_tiers, removable_denies
 
 API_VERSION = "networking.k8s.io/v1"
@@ -374,23 +374,11 @@ class _Writer:
         self.losses.append(Loss(effect, treatment, feature, ref, msg))
 
     def ip_peers(self, ip: IpMatch, ref: SourceRef | None) -> list[dict[str, Any]]:
-        nets = ip.nets if ip.nets is not None else ("0.0.0.0/0", "::/0")
-        not_sets = [(n, IPSet.from_cidr(n)) for n in ip.not_nets]
         out = []
-        for net in nets:
-            whole = IPSet.from_cidr(net)
-            excepts = []
-            covered = False
-            for text, part in not_sets:
-                if whole <= part:
-                    covered = True
-                elif part <= whole:
-                    excepts.append(text)
-            if covered:
-                continue
+        for net, excepts in cidr_blocks(ip):
             block: dict[str, Any] = {"cidr": net}
             if excepts:
-                block["except"] = sorted(set(excepts), key=lambda c: parse_cidr(c))
+                block["except"] = excepts
             out.append({"ipBlock": block})
         return out
 
