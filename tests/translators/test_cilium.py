@@ -404,3 +404,40 @@ def test_host_is_the_subjects_own_node() -> None:
 
     assert ok(host, here) and not ok(host, NODE)  # WEB runs on n1
     assert ok(remote, NODE) and not ok(remote, here)
+
+
+@settings(max_examples=60, deadline=None)
+@given(items=k8s_policy_lists(), inv=inventories())
+def test_calico_and_cilium_through_the_canonical_model(
+    items: list[dict[str, Any]], inv: Inventory
+) -> None:
+    """k8s → Calico → Cilium → Calico: exact at every step for what Kubernetes can say."""
+    from polyfence.translators.calico import CalicoTranslator
+
+    calico = CalicoTranslator()
+    ir = K8S.to_canonical(docs_of(items)).value
+    as_calico = calico.to_canonical(docs_of(calico.from_canonical(ir).value)).value
+    cilium_out = CILIUM.from_canonical(as_calico)
+    assert not cilium_out.report.losses
+    as_cilium = CILIUM.to_canonical(docs_of(cilium_out.value)).value
+    assert compare(ir, as_cilium, inv).relation is Relation.EQUIVALENT
+    back = calico.from_canonical(as_cilium)
+    assert not [loss for loss in back.report.losses if loss.effect is not Effect.NONE]
+    again = calico.to_canonical(docs_of(back.value)).value
+    assert compare(ir, again, inv).relation is Relation.EQUIVALENT
+
+
+@settings(max_examples=60, deadline=None)
+@given(ir=cilium_sets(), inv=inventories())
+def test_cilium_to_calico_never_drifts_silently(ir: PolicySet, inv: Inventory) -> None:
+    from polyfence.translators.calico import CalicoTranslator
+
+    calico = CalicoTranslator()
+    out = calico.from_canonical(ir)
+    back = calico.to_canonical(docs_of(out.value)).value
+    relation = compare(ir, back, inv, PROFILE).relation
+    effects = {loss.effect for loss in out.report.losses}
+    if relation in (Relation.WIDER, Relation.INCOMPARABLE):
+        assert Effect.WIDENED in effects, out.report.losses
+    if relation in (Relation.NARROWER, Relation.INCOMPARABLE):
+        assert Effect.NARROWED in effects, out.report.losses
