@@ -10,6 +10,7 @@ its service-account part, and whether the term can hold for a pod at all.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
 from polyfence.inventory import NAMESPACE_NAME_LABEL
@@ -105,3 +106,12 @@ def cidr_blocks(ip: IpMatch) -> list[tuple[str, list[str]]]:
         excepts = sorted({text for text, part in not_sets if part <= whole}, key=parse_cidr)
         out.append((net, excepts))
     return out
+
+
+def safe_name(name: str) -> str:
+    """An object name every Kubernetes-style API accepts (a lowercase DNS subdomain).
+
+    IR names can carry what no API server takes (Cilium deny parts are ``name#deny``)."""
+    text = re.sub(r"[^a-z0-9.-]+", "-", name.lower()).strip("-.")
+    text = re.sub(r"\.+", ".", text)
+    return text[:253].strip("-.") or "policy"

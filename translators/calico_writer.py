@@ -38,6 +38,7 @@ from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import All, Eq, In, Selector, and_
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet
 from polyfence.translation import RenderOptions
+from polyfence.translators._common import safe_name
 from polyfence.translators.calico import (
     CALICO_NAME,
     ORCHESTRATOR,
@@ -351,7 +352,7 @@ class _Writer:
         if not types:
             return None  # governs nothing: writing it would change nothing
         spec["types"] = types
-        name = pol.id.name
+        name = safe_name(pol.id.name)
         if pol.tier != DEFAULT_TIER and not name.startswith(f"{pol.tier}."):
             name = f"{pol.tier}.{name}"
         meta: dict[str, Any] = {"name": name}

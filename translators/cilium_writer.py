@@ -32,7 +32,7 @@ from polyfence.semantics.intervals import IntervalSet
 from polyfence.semantics.matching import Matcher
 from polyfence.semantics.profile import DEFAULT_PROFILE
 from polyfence.translation import RenderOptions
-from polyfence.translators._common import cidr_blocks, pod_terms
+from polyfence.translators._common import cidr_blocks, pod_terms, safe_name
 from polyfence.translators._flatten import may_overlap, overlapping_tiers
 from polyfence.translators.calico import rename_key
 from polyfence.translators.cilium import (
@@ -266,6 +266,13 @@ class _Writer:
                 )
             elif not to_ports:
                 to_ports = [{"ports": [{"port": "0", "protocol": "ANY"}]}]
+                if rule.ports is ANY_PORTS or icmps:
+                    self.dropped(
+                        rule,
+                        Feature.PROTOCOL,
+                        "L7 rules need toPorts: protocols other than TCP, UDP and SCTP are no "
+                        "longer allowed by this rule",
+                    )
             if rule.action is Action.ALLOW:
                 to_ports = [{**entry, "rules": l7} for entry in to_ports]
         peers: list[dict[str, list[Any]]] = []
@@ -389,7 +396,7 @@ class _Writer:
         specs = [{"endpointSelector": sel, **spec} for sel in subjects]
         if not specs:
             return []
-        name = pol.id.name.removesuffix("#deny")
+        name = safe_name(pol.id.name.removesuffix("#deny"))
         meta: dict[str, Any] = {"name": name}
         if namespaced is not None:
             meta["namespace"] = namespaced

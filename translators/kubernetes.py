@@ -68,7 +68,7 @@ from polyfence.semantics.intervals import IntervalSet, IPSet
 from polyfence.semantics.matching import Matcher
 from polyfence.semantics.profile import DEFAULT_PROFILE
 from polyfence.translation import RenderOptions, Translation
-from polyfence.translators._common import bind_pod, cidr_blocks, pod_terms
+from polyfence.translators._common import bind_pod, cidr_blocks, pod_terms, safe_name
 from polyfence.translators._flatten import overlapping_tiers, removable_denies
 
 API_VERSION = "networking.k8s.io/v1"
@@ -706,7 +706,8 @@ class _Writer:
             if not types:
                 continue
             for i, podsel in enumerate(subjects):
-                name = pol.id.name if len(subjects) == 1 else f"{pol.id.name}-{i + 1}"
+                base = safe_name(pol.id.name)
+                name = base if len(subjects) == 1 else f"{base}-{i + 1}"
                 spec: dict[str, Any] = {"podSelector": podsel, "policyTypes": types}
                 for key, value in spec_rules.items():
                     if value:
@@ -724,7 +725,8 @@ class _Writer:
                             "policyTypes": [kind],
                             kind.lower(): [converted],
                         }
-                        yield _document(f"{pol.id.name}-{kind.lower()}-{j + 1}-{k + 1}", ns, spec)
+                        name = f"{safe_name(pol.id.name)}-{kind.lower()}-{j + 1}-{k + 1}"
+                        yield _document(name, ns, spec)
 
     def label_selectors(self, pol: Policy, selector: Selector) -> tuple[dict[str, Any], ...] | None:
         """A subject selector as k8s podSelectors (several when it has an ``||``)."""
