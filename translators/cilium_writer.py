@@ -465,6 +465,14 @@ def _regex(kind: str, value: str) -> str:
 
 def write(ps: PolicySet, options: RenderOptions) -> tuple[list[dict[str, Any]], list[Loss]]:
     writer = _Writer(ps, options)
+    for name in sorted({p.tier for p in ps}):
+        if ps.tier(name).default_action is Action.PASS:
+            writer.loss(
+                Effect.NARROWED,
+                Feature.TIER,
+                None,
+                f"tier {name} passes unmatched traffic on; Cilium's default deny drops it",
+            )
     for a, b in overlapping_tiers(ps)[:1]:
         writer.loss(
             Effect.WIDENED,

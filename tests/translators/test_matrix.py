@@ -5,10 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from polyfence import api
 from polyfence.errors import InputError
 from polyfence.fidelity import Feature
+from polyfence.inventory import Inventory
+from polyfence.model.policy import PolicySet
+from tests.strategies import general_sets, inventories
 
 TARGETS = ("kubernetes", "calico", "cilium", "canonical")
 INTENDED_ERRORS = {  # precise input errors, tested where they are explained
@@ -41,3 +46,12 @@ def test_every_format(path: Path, shared: Path) -> None:
         result = api.convert(bundle, target, allow_widening=True)
         unexplained = [loss for loss in result.report.losses if loss.feature is Feature.UNEXPLAINED]
         assert not unexplained, (target, [str(loss) for loss in unexplained])
+
+
+@settings(max_examples=60, deadline=None)
+@given(ir=general_sets(), inv=inventories(), target=st.sampled_from(TARGETS[:3]))
+def test_no_writer_drifts_silently(ir: PolicySet, inv: Inventory, target: str) -> None:
+    """Whatever a writer changes, a loss of that effect says so (verified on the cluster)."""
+    result = api.convert(ir, target, inventory=inv, allow_widening=True)
+    unexplained = [loss for loss in result.report.losses if loss.feature is Feature.UNEXPLAINED]
+    assert not unexplained, [str(loss) for loss in result.report.losses]
