@@ -241,11 +241,20 @@ def general_sets(draw: Any) -> PolicySet:
             )
         return Governed(tuple(new_rules), draw(st.booleans()))
 
+    from polyfence.model.policy import Subject
+
     out: list[Policy] = []
     for pol in ps:
+        subject = pol.subject
+        if draw(st.integers(0, 4)) == 0:  # now and then cluster-wide (Calico GNP, Cilium CCNP)
+            ns_sel = draw(
+                st.sampled_from((None, Eq("team", "x"), Eq("kubernetes.io/metadata.name", "ns-b")))
+            )
+            subject = Subject(None, pol.subject.selector, ns_sel)
         out.append(
             dataclasses.replace(
                 pol,
+                subject=subject,
                 ingress=mutate(pol.ingress),
                 egress=mutate(pol.egress),
                 tier=draw(st.sampled_from([t.name for t in tiers])),
