@@ -441,3 +441,66 @@ def test_cilium_to_calico_never_drifts_silently(ir: PolicySet, inv: Inventory) -
         assert Effect.WIDENED in effects, out.report.losses
     if relation in (Relation.NARROWER, Relation.INCOMPARABLE):
         assert Effect.NARROWED in effects, out.report.losses
+
+
+def test_requires_are_reported_not_silently_applied_locally() -> None:
+    """Trap 16: fromRequires constrains every rule selecting the endpoint (up to 1.18) and is
+    gone in 1.19; reading it as a local AND would be wrong either way, so it is reported."""
+    out = CILIUM.to_canonical(
+        parse_text(
+            CNP
+            + "  ingress: [{fromRequires: [{matchLabels: {env: prod}}], fromEndpoints: [{}]}]\n",
+            "c.yaml",
+        )
+    )
+    assert [(loss.effect, loss.source.pointer) for loss in out.report.losses] == [  # type: ignore[union-attr]
+        (Effect.WIDENED, "/spec/ingress/0/fromRequires")
+    ]
+
+
+def test_host_network_pods_are_their_nodes_identity() -> None:
+    """Trap 27: a hostNetwork pod is never a pod for selectors; host/remote-node reach it."""
+    agent = Endpoint(
+        "Pod", "prod", "agent", {"app": "agent"}, "default", ("192.168.0.1",), (), "n1", True
+    )
+    inv = build_inventory([Namespace("prod", {})], [WEB, agent])
+    by_label = read(CNP + "  ingress: [{fromEndpoints: [{matchLabels: {app: agent}}]}]\n")
+    by_entity = read(CNP + "  ingress: [{fromEntities: [host]}]\n")
+    assert not verdict(by_label, Connection(agent, WEB, 6, 80), inv, PROFILE).allowed
+    assert verdict(by_entity, Connection(agent, WEB, 6, 80), inv, PROFILE).allowed
+
+
+def test_calico_order_is_not_copied_into_deny_wins() -> None:
+    """Trap 11: Calico 'Allow X (order 10), Deny all (order 20)' must not become a Cilium deny
+    that also blocks X: the writer reports that Cilium's deny would win."""
+    from polyfence.translators.calico import CalicoTranslator
+
+    calico = (
+        CalicoTranslator()
+        .to_canonical(
+            parse_text(
+                """
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: a, namespace: prod}
+spec:
+  order: 10
+  selector: app == 'web'
+  ingress: [{action: Allow, source: {selector: role == 'fe'}}]
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: b, namespace: prod}
+spec:
+  order: 20
+  selector: app == 'web'
+  ingress: [{action: Deny}]
+""",
+                "c.yaml",
+            )
+        )
+        .value
+    )
+    out = CILIUM.from_canonical(calico)
+    assert [loss.feature.value for loss in out.report.losses] == ["order"]
+    assert {loss.effect for loss in out.report.losses} == {Effect.NARROWED}
