@@ -9,6 +9,7 @@ conversion can be property-tested against it.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -145,16 +146,16 @@ def _freeze_terms(node: Selector, terms: object) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class Selector:
+class Selector(ABC):
     """Base of every selector node: immutable, hashable, structurally compared."""
 
+    @abstractmethod
     def matches(self, labels: Mapping[str, str], *, is_global: bool = False) -> bool:
         """Whether a resource with ``labels`` is selected; ``is_global``: it is non-namespaced."""
-        raise NotImplementedError
 
+    @abstractmethod
     def keys(self) -> frozenset[str]:
         """Every label key the expression mentions."""
-        raise NotImplementedError
 
     def _prec(self) -> int:
         return _P_ATOM
