@@ -339,15 +339,16 @@ class KubernetesTranslator:
     aliases: ClassVar[tuple[str, ...]] = ("k8s",)
     capabilities: ClassVar[dict[str, str]] = {
         "read": "exact for every construct",
-        Feature.DENY_ACTION.value: "lossy: dropped (widened)",
+        Feature.DENY_ACTION.value: "exact when nothing after it could allow; else dropped (widened)",
         Feature.PASS_ACTION.value: "lossy: dropped (narrowed)",
-        Feature.TIER.value: "lossy: merged (widened)",
+        Feature.TIER.value: "exact across namespaces; else merged (widened)",
         Feature.ALLOW_WITHOUT_ISOLATION.value: "lossy: isolates (narrowed)",
         Feature.ICMP.value: "unsupported: dropped (narrowed)",
         Feature.L7_HTTP.value: "lossy: widened to L4",
-        Feature.ENTITY.value: "unsupported: dropped (narrowed)",
-        Feature.FQDN.value: "unsupported: dropped (narrowed)",
+        Feature.ENTITY.value: "world: ipBlock 0/0 (CNI-dependent, widened); others dropped",
+        Feature.FQDN.value: "inventory-dependent: resolved DNS answers, else dropped",
         Feature.SERVICE_ACCOUNT.value: "unsupported: dropped",
+        "network-set": "exact: the selected sets' CIDRs as ipBlocks",
         Feature.CLUSTER_SCOPE.value: "inventory-dependent: one policy per namespace",
     }
 

@@ -349,19 +349,23 @@ def formats() -> None:
 
     from polyfence import translators
 
-    table = Table(title="polyfence formats")
-    table.add_column("format")
-    table.add_column("aliases")
-    table.add_column("read")
-    table.add_column("write")
-    table.add_column("notes")
+    console = Console()
+    summary = Table(title="polyfence formats")
+    for column in ("format", "aliases", "read", "write"):
+        summary.add_column(column)
     for name in translators.names():
         tr = translators.get(name)
-        notes = "; ".join(f"{k}: {v}" for k, v in tr.capabilities.items())
-        table.add_row(name, ", ".join(tr.aliases), "yes", "yes", notes)
+        summary.add_row(name, ", ".join(tr.aliases), "yes", "yes")
     for name in ("istio", "aws"):
-        table.add_row(name, "", "planned", "planned", "not yet available")
-    Console().print(table)
+        summary.add_row(name, "", "planned", "planned")
+    console.print(summary)
+    for name in translators.names():
+        table = Table(title=f"{name}: how each construct maps")
+        table.add_column("feature")
+        table.add_column("mapping")
+        for feature, mapping in translators.get(name).capabilities.items():
+            table.add_row(feature, mapping)
+        console.print(table)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
