@@ -33,7 +33,7 @@ from polyfence.semantics.matching import Matcher
 from polyfence.semantics.profile import DEFAULT_PROFILE
 from polyfence.translation import RenderOptions
 from polyfence.translators._common import cidr_blocks, pod_terms, safe_name
-from polyfence.translators._flatten import may_overlap, overlapping_tiers
+from polyfence.translators._flatten import may_overlap, overlapping_tiers, removable_denies
 from polyfence.translators.calico import rename_key
 from polyfence.translators.cilium import (
     API_VERSION,
@@ -58,6 +58,7 @@ class _Writer:
         self.ps = ps
         self.losses: list[Loss] = []
         self.matcher = Matcher(options.inventory or Inventory(), DEFAULT_PROFILE, ps.network_sets)
+        self.removable = {d: removable_denies(ps, d) for d in Direction}
 
     def loss(self, effect: Effect, feature: Feature, ref: SourceRef | None, msg: str) -> None:
         self.losses.append(Loss(effect, Treatment.DROPPED, feature, ref, msg))
@@ -335,6 +336,15 @@ class _Writer:
                         Feature.PASS_ACTION,
                         rule.source,
                         "Cilium has no pass; dropped",
+                    )
+                elif rule.action is Action.DENY and id(rule) in self.removable[direction]:
+                    # Nothing after it could allow what it denies: default deny drops it
+                    # anyway, and leaving it out keeps it from beating earlier allows.
+                    self.loss(
+                        Effect.NONE,
+                        Feature.DENY_ACTION,
+                        rule.source,
+                        "deny rule left to default deny: nothing after it could allow that traffic",
                     )
                 elif rule.action is Action.DENY:
                     if not self.deny_ok(pol, direction, i):
