@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from polyfence.inventory import NAMESPACE_NAME_LABEL
 from polyfence.model.labels import KIND_KEY, KIND_POD, NAMESPACE_KEY, SERVICE_ACCOUNT_KEY
-from polyfence.model.peers import IpMatch
-from polyfence.model.selectors import All, Not, Selector, and_, or_, to_dnf
+from polyfence.model.peers import IpMatch, Peer
+from polyfence.model.selectors import NOTHING, All, Not, Selector, and_, or_, to_dnf
 from polyfence.semantics.intervals import IPSet, parse_cidr
 
 
@@ -115,3 +115,26 @@ def safe_name(name: str) -> str:
     text = re.sub(r"[^a-z0-9.-]+", "-", name.lower()).strip("-.")
     text = re.sub(r"\.+", ".", text)
     return text[:253].strip("-.") or "policy"
+
+
+def local_pods(local: Peer, namespace: str) -> Selector | None:
+    """The pod selector a rule's local-side constraint amounts to, or None if it is more.
+
+    The local side is always a subject pod of ``namespace``, so namespace scoping that admits
+    it is no constraint and network-set selection is irrelevant.
+    """
+    if local.pods is None:
+        return None
+    plain = Peer(
+        pods=local.pods,
+        namespace_names=local.namespace_names,
+        namespace_selector=local.namespace_selector,
+        sets=local.sets,
+    )
+    if local != plain:
+        return None
+    if local.namespace_names is not None and namespace not in local.namespace_names:
+        return NOTHING
+    if local.namespace_selector is not None and local.namespace_selector != All():
+        return None
+    return bind_pod(local.pods, namespace)

@@ -9,12 +9,13 @@ other namespaces (semantics trap 15).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
 from polyfence.fidelity import Effect, Feature, Loss, Treatment
 from polyfence.inventory import NAMESPACE_NAME_LABEL, Inventory
-from polyfence.model.labels import SERVICE_ACCOUNT_KEY
+from polyfence.model.labels import NAMESPACE_KEY, SERVICE_ACCOUNT_KEY
 from polyfence.model.peers import ANY_PEER, IpMatch, Peer
 from polyfence.model.policy import Action, Direction, Governed, Layer, Policy, PolicySet, Rule
 from polyfence.model.ports import ANY_PORTS, ICMP_PROTOCOLS, Protocol
@@ -32,7 +33,13 @@ from polyfence.semantics.intervals import IntervalSet
 from polyfence.semantics.matching import Matcher
 from polyfence.semantics.profile import DEFAULT_PROFILE
 from polyfence.translation import RenderOptions
-from polyfence.translators._common import cidr_blocks, pod_terms, safe_name
+from polyfence.translators._common import (
+    bind_pod,
+    cidr_blocks,
+    local_pods,
+    pod_terms,
+    safe_name,
+)
 from polyfence.translators._flatten import may_overlap, overlapping_tiers, removable_denies
 from polyfence.translators.calico import rename_key
 from polyfence.translators.cilium import (
@@ -120,7 +127,14 @@ class _Writer:
             if peer.namespace_selector is not None:
                 ns_parts.append(peer.namespace_selector)
             names = peer.namespace_names
-            same_ns = namespaced is not None and names == frozenset({namespaced})
+            # Implicit same-namespace scoping holds only while the selector itself names no
+            # namespace (a pod-namespace key in a CNP selector lifts the scoping).
+            mentioned = pods.keys()
+            same_ns = (
+                namespaced is not None
+                and names == frozenset({namespaced})
+                and NAMESPACE_KEY not in mentioned
+            )
             if names is not None and not same_ns:
                 ns_parts.append(In(NAMESPACE_NAME_LABEL, names))
             cross_ns = namespaced is not None and not same_ns
@@ -246,13 +260,6 @@ class _Writer:
         self, rule: Rule, direction: Direction, namespaced: str | None
     ) -> list[dict[str, Any]]:
         prefix = "from" if direction is Direction.INGRESS else "to"
-        if rule.local is not None:
-            self.dropped(
-                rule,
-                Feature.SELECTOR_EXPRESSION,
-                "a rule bound to part of the subject has no Cilium form; dropped",
-            )
-            return []
         l4 = self.l4(rule)
         if l4 is None:
             return []
@@ -318,6 +325,35 @@ class _Writer:
         return True
 
     # -- policies ------------------------------------------------------------------------------
+    def local_rule(self, pol: Policy, direction: Direction, rule: Rule, isolates: bool) -> None:
+        """A rule for part of the subject becomes a rule of its own on that part: exact, since
+        Cilium unions allows and denies and the part is isolated exactly like the whole."""
+        namespace = pol.subject.namespace
+        local = local_pods(rule.local, namespace) if namespace is not None else None  # type: ignore[arg-type]
+        if local is None:
+            self.dropped(
+                rule,
+                Feature.SELECTOR_EXPRESSION,
+                "a rule bound to part of the subject by more than pod labels has no Cilium form; "
+                "dropped",
+            )
+            return
+        if rule.action is Action.DENY:
+            index = pol.direction(direction).rules.index(rule)  # type: ignore[union-attr]
+            if not self.deny_ok(pol, direction, index):
+                self.loss(
+                    Effect.NARROWED,
+                    Feature.ORDER,
+                    rule.source,
+                    "an allow decides before this deny, but in Cilium deny always wins",
+                )
+        written = self.rules(dataclasses.replace(rule, local=None), direction, namespace)
+        if not written:
+            return
+        key = direction.value + ("Deny" if rule.action is Action.DENY else "")
+        extra: dict[str, Any] = {key: written, "enableDefaultDeny": {direction.value: isolates}}
+        self._extra.append((and_(bind_pod(pol.subject.selector, namespace), local), extra))
+
     def spec(self, pol: Policy) -> dict[str, Any] | None:
         spec: dict[str, Any] = {}
         default_deny: dict[str, bool] = {}
@@ -346,6 +382,8 @@ class _Writer:
                         rule.source,
                         "deny rule left to default deny: nothing after it could allow that traffic",
                     )
+                elif rule.local is not None:
+                    self.local_rule(pol, direction, rule, rules.isolates)
                 elif rule.action is Action.DENY:
                     if not self.deny_ok(pol, direction, i):
                         self.loss(
@@ -385,13 +423,20 @@ class _Writer:
                 f"policy {pol.id} has no Cilium subject form; dropped",
             )
             return []
+        self._extra: list[tuple[Selector, dict[str, Any]]] = []
         spec = self.spec(pol)
-        if spec is None:
+        if spec is None and not self._extra:
             return []
         namespaced = pol.subject.namespace
         try:
+            # A CNP's subject is forced into its namespace: decide namespace tests now.
+            subject_sel = (
+                bind_pod(pol.subject.selector, namespaced)
+                if namespaced is not None
+                else pol.subject.selector
+            )
             subjects = self.endpoint_selectors(
-                pol.subject.selector,
+                subject_sel,
                 None if namespaced is not None else pol.subject.namespace_selector,
                 False,
             )
@@ -403,7 +448,16 @@ class _Writer:
                 f"policy {pol.id}: {exc}; dropped",
             )
             return []
-        specs = [{"endpointSelector": sel, **spec} for sel in subjects]
+        specs = [{"endpointSelector": sel, **spec} for sel in subjects] if spec else []
+        for selector, extra in self._extra:
+            try:
+                parts = self.endpoint_selectors(selector, None, False)
+            except (SelectorNotExpressible, ValueError) as exc:
+                self.loss(
+                    Effect.NARROWED, Feature.SELECTOR_EXPRESSION, pol.source, f"{exc}; dropped"
+                )
+                continue
+            specs.extend({"endpointSelector": sel, **extra} for sel in parts)
         if not specs:
             return []
         name = safe_name(pol.id.name.removesuffix("#deny"))

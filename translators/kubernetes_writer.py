@@ -26,7 +26,6 @@ from polyfence.model.policy import (
 from polyfence.model.ports import ANY_PORTS, Protocol
 from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import (
-    NOTHING,
     All,
     Eq,
     In,
@@ -39,7 +38,7 @@ from polyfence.semantics.intervals import IntervalSet
 from polyfence.semantics.matching import Matcher
 from polyfence.semantics.profile import DEFAULT_PROFILE
 from polyfence.translation import RenderOptions
-from polyfence.translators._common import bind_pod, cidr_blocks, pod_terms, safe_name
+from polyfence.translators._common import bind_pod, cidr_blocks, local_pods, pod_terms, safe_name
 from polyfence.translators._flatten import overlapping_tiers, removable_denies
 
 API_VERSION = "networking.k8s.io/v1"
@@ -329,7 +328,7 @@ class _Writer:
                 continue
             if rule.local is None:
                 out.append(converted)
-            elif _local_pods(rule.local, ns) is None:
+            elif local_pods(rule.local, ns) is None:
                 self.loss(
                     Effect.NARROWED,
                     Treatment.DROPPED,
@@ -418,7 +417,7 @@ class _Writer:
             # on that part: exact, since allows union and the main policy already isolates it.
             for kind, items in local_rules.items():
                 for j, (rule, converted) in enumerate(items):
-                    local = _local_pods(rule.local, ns)  # type: ignore[arg-type]
+                    local = local_pods(rule.local, ns)  # type: ignore[arg-type]
                     narrowed = self.label_selectors(pol, and_(subject, local or All()))
                     for k, podsel in enumerate(narrowed or ()):
                         spec = {
@@ -453,29 +452,6 @@ def _document(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]
         "metadata": {"name": name, "namespace": namespace},
         "spec": spec,
     }
-
-
-def _local_pods(local: Peer, namespace: str) -> Selector | None:
-    """The pod selector a rule's local-side constraint amounts to, or None if it is more.
-
-    The local side is always a subject pod of ``namespace``, so namespace scoping that admits
-    it is no constraint and network-set selection is irrelevant.
-    """
-    if local.pods is None:
-        return None
-    plain = Peer(
-        pods=local.pods,
-        namespace_names=local.namespace_names,
-        namespace_selector=local.namespace_selector,
-        sets=local.sets,
-    )
-    if local != plain:
-        return None
-    if local.namespace_names is not None and namespace not in local.namespace_names:
-        return NOTHING
-    if local.namespace_selector is not None and local.namespace_selector != All():
-        return None
-    return bind_pod(local.pods, namespace)
 
 
 def _unconstrained(peer: Peer) -> bool:

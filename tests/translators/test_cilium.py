@@ -27,7 +27,7 @@ from polyfence.semantics.profile import EvaluationProfile
 from polyfence.semantics.verdict import Connection, verdict
 from polyfence.translators.cilium import DENY_ORDER, CiliumTranslator
 from polyfence.translators.kubernetes import KubernetesTranslator
-from tests.strategies import inventories, k8s_policy_lists
+from tests.strategies import inventories, k8s_fragment_sets, k8s_policy_lists
 
 CILIUM = CiliumTranslator()
 K8S = KubernetesTranslator()
@@ -525,3 +525,18 @@ spec:
     )
     out = CILIUM.from_canonical(overridden)
     assert "order" in [loss.feature.value for loss in out.report.losses]
+
+
+@settings(max_examples=60, deadline=None)
+@given(ir=k8s_fragment_sets(calico_features=True), inv=inventories())
+def test_calico_features_that_cilium_can_say_exactly(ir: PolicySet, inv: Inventory) -> None:
+    """Reserved namespace/kind keys, network sets (as CIDR sets) and rules bound to part of the
+    subject (as rules of their own) all reach Cilium with no loss."""
+    out = CILIUM.from_canonical(ir)
+    assert not [loss for loss in out.report.losses if loss.effect is not Effect.NONE], (
+        out.report.losses
+    )
+    for doc in out.value:
+        assert not [e.message for e in crd_validator(doc["kind"]).iter_errors(doc)]
+    back = CILIUM.to_canonical(docs_of(out.value)).value
+    assert compare(ir, back, inv).relation is Relation.EQUIVALENT
