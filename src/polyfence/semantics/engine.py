@@ -51,14 +51,20 @@ def _selector_keys(policy_sets: Sequence[PolicySet]) -> frozenset[str]:
     for ps in policy_sets:
         for pol in ps:
             add(pol.subject.selector)
-            for rules in (pol.ingress, pol.egress):
-                if not isinstance(rules, Governed):
-                    continue
-                for rule in rules.rules:
-                    for peer in _rule_peers(rule):
-                        add(peer.pods)
-                        add(peer.not_pods)
+    for peer in _all_peers(policy_sets):
+        add(peer.pods)
+        add(peer.not_pods)
     return frozenset(keys)
+
+
+def _all_peers(policy_sets: Sequence[PolicySet]) -> Iterator[Peer]:
+    """Every peer predicate of every governed rule, local sides included."""
+    for ps in policy_sets:
+        for pol in ps:
+            for rules in (pol.ingress, pol.egress):
+                if isinstance(rules, Governed):
+                    for rule in rules.rules:
+                        yield from _rule_peers(rule)
 
 
 def _rule_peers(rule: Rule) -> list[Peer]:
@@ -85,15 +91,10 @@ def _cidr_cuts(policy_sets: Sequence[PolicySet], extra: IPSet) -> list[int]:
     for ps in policy_sets:
         for net_set in ps.network_sets:
             add(net_set.ipset())
-        for pol in ps:
-            for rules in (pol.ingress, pol.egress):
-                if not isinstance(rules, Governed):
-                    continue
-                for rule in rules.rules:
-                    for peer in _rule_peers(rule):
-                        ipset = peer.ipset()
-                        if ipset is not None:
-                            add(ipset)
+    for peer in _all_peers(policy_sets):
+        ipset = peer.ipset()
+        if ipset is not None:
+            add(ipset)
     cuts.discard(V6_OFFSET + (1 << 128))
     return sorted(cuts)
 
@@ -152,15 +153,7 @@ class Universe:
             self.matcher.network_sets: self.matcher
         }
         keys = _selector_keys(policy_sets)
-        uses_nodes = any(
-            node_relative(peer)
-            for ps in policy_sets
-            for pol in ps
-            for rules in (pol.ingress, pol.egress)
-            if isinstance(rules, Governed)
-            for rule in rules.rules
-            for peer in _rule_peers(rule)
-        )
+        uses_nodes = any(node_relative(peer) for peer in _all_peers(policy_sets))
         answers = IPSet.from_cidrs(a for _, addresses in inventory.dns for a in addresses)
         cuts = _cidr_cuts(policy_sets, inventory.external | answers)
         self.classes: list[EndpointClass] = []

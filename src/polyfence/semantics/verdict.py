@@ -81,7 +81,7 @@ def _decide_direction(
     conn: Connection,
     layer: str,
 ) -> tuple[bool, list[Step]]:
-    tiers = {p.tier: policy_set.tier(p.tier) for p in policy_set}
+    tiers = {p.tier: policy_set.tier(p.tier) for p in policies}
     steps: list[Step] = []
     dst = conn.dst if isinstance(conn.dst, Endpoint) else None
     for tier, tier_policies in _order(policies, tiers):
