@@ -59,6 +59,7 @@ class Endpoint:
     named_ports: tuple[NamedPort, ...] = ()
     node: str | None = None
     host_network: bool = False
+    host_ports: tuple[NamedPort, ...] = ()  # containerPorts published on the node (name may be "")
 
     @property
     def is_pod(self) -> bool:
@@ -79,11 +80,32 @@ class Endpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class ServicePort:
+    protocol: int
+    port: int
+    target: int | str | None = None  # targetPort: number, container port name, or same as port
+    node_port: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Service:
     namespace: str
     name: str
     selector: Mapping[str, str] | None = field(default=None, hash=False)
     cluster_ips: tuple[str, ...] = ()
+    type: str = "ClusterIP"
+    ports: tuple[ServicePort, ...] = ()
+    external_ips: tuple[str, ...] = ()
+
+    @property
+    def published(self) -> bool:
+        """Reachable from outside the cluster network: a load balancer, node ports or externalIPs."""
+        return self.type in ("LoadBalancer", "NodePort") or bool(self.external_ips)
+
+    def selects(self, endpoint: Endpoint) -> bool:
+        if not self.selector or endpoint.namespace != self.namespace or not endpoint.is_pod:
+            return False
+        return all(endpoint.labels.get(k) == v for k, v in self.selector.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +235,45 @@ def _named_ports(pod_spec: Mapping[str, Any]) -> tuple[NamedPort, ...]:
     return tuple(out)
 
 
+def _host_ports(pod_spec: Mapping[str, Any]) -> tuple[NamedPort, ...]:
+    out: list[NamedPort] = []
+    for container in list(pod_spec.get("containers") or []) + list(
+        pod_spec.get("initContainers") or []
+    ):
+        if not isinstance(container, dict):
+            continue
+        for port in container.get("ports") or []:
+            if isinstance(port, dict) and isinstance(port.get("hostPort"), int) and port["hostPort"]:
+                try:
+                    proto = protocol_number(port.get("protocol") or "TCP")
+                except ValueError:
+                    continue
+                out.append(NamedPort(str(port.get("name") or ""), proto, int(port["hostPort"])))
+    return tuple(out)
+
+
+def _service_ports(spec: Mapping[str, Any]) -> tuple[ServicePort, ...]:
+    out: list[ServicePort] = []
+    for port in spec.get("ports") or []:
+        if not isinstance(port, dict) or not isinstance(port.get("port"), int):
+            continue
+        try:
+            proto = protocol_number(port.get("protocol") or "TCP")
+        except ValueError:
+            continue
+        target = port.get("targetPort")
+        node_port = port.get("nodePort")
+        out.append(
+            ServicePort(
+                proto,
+                int(port["port"]),
+                target if isinstance(target, int | str) else None,
+                node_port if isinstance(node_port, int) else None,
+            )
+        )
+    return tuple(out)
+
+
 def _pod_template(doc: Document) -> tuple[dict[str, Any], dict[str, Any]]:
     spec = doc.data.get("spec") or {}
     if doc.kind == "CronJob":
@@ -268,6 +329,7 @@ def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
                     _named_ports(spec),
                     spec.get("nodeName"),
                     bool(spec.get("hostNetwork")),
+                    _host_ports(spec),
                 )
             )
         elif kind in WORKLOAD_KINDS:
@@ -284,6 +346,7 @@ def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
                     _named_ports(tspec),
                     None,
                     bool(tspec.get("hostNetwork")),
+                    _host_ports(tspec),
                 )
             )
         elif kind == "Node":
@@ -304,8 +367,19 @@ def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
                 if ip and _valid_ip(ip)
             )
             sel = spec.get("selector")
+            external_ips = tuple(
+                str(ip) for ip in spec.get("externalIPs") or [] if _valid_ip(ip)
+            )
             services.append(
-                Service(ns, name, dict(sel) if isinstance(sel, dict) else None, cluster_ips)
+                Service(
+                    ns,
+                    name,
+                    dict(sel) if isinstance(sel, dict) else None,
+                    cluster_ips,
+                    str(spec.get("type") or "ClusterIP"),
+                    _service_ports(spec),
+                    external_ips,
+                )
             )
         elif kind == "ServiceAccount":
             sa_labels[(ns, name)] = labels
