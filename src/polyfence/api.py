@@ -60,8 +60,13 @@ def load(
     *,
     from_format: str | None = None,
     stdin: Any = None,
+    skip_unknown: bool = False,
 ) -> Bundle:
-    """Read files/directories (or documents) into the IR plus an inventory; raises InputError."""
+    """Read files/directories (or documents) into the IR plus an inventory; raises InputError.
+
+    ``skip_unknown`` keeps documents no translator reads (ConfigMaps, Ingresses … in a cluster
+    snapshot) in ``documents`` instead of refusing them: audits read a whole cluster.
+    """
     reg = _translators()
     if isinstance(source, str):
         source = [source]
@@ -80,6 +85,8 @@ def load(
             continue
         fmt = reg.detect(doc)
         if fmt is None:
+            if skip_unknown and isinstance(doc.data, dict):
+                continue
             unknown.append(
                 Diagnostic(
                     doc.source,

@@ -60,6 +60,10 @@ class Endpoint:
     node: str | None = None
     host_network: bool = False
     host_ports: tuple[NamedPort, ...] = ()  # containerPorts published on the node (name may be "")
+    container_ports: tuple[NamedPort, ...] = ()  # every declared containerPort (name may be "")
+    # Cloud firewall groups on the endpoint's interface (AWS security group ids), when a cloud
+    # inventory says so; rules referencing a group match the endpoints that carry it.
+    security_groups: tuple[str, ...] = ()
 
     @property
     def is_pod(self) -> bool:
@@ -235,7 +239,7 @@ def _named_ports(pod_spec: Mapping[str, Any]) -> tuple[NamedPort, ...]:
     return tuple(out)
 
 
-def _host_ports(pod_spec: Mapping[str, Any]) -> tuple[NamedPort, ...]:
+def _declared_ports(pod_spec: Mapping[str, Any], key: str = "hostPort") -> tuple[NamedPort, ...]:
     out: list[NamedPort] = []
     for container in list(pod_spec.get("containers") or []) + list(
         pod_spec.get("initContainers") or []
@@ -243,12 +247,16 @@ def _host_ports(pod_spec: Mapping[str, Any]) -> tuple[NamedPort, ...]:
         if not isinstance(container, dict):
             continue
         for port in container.get("ports") or []:
-            if isinstance(port, dict) and isinstance(port.get("hostPort"), int) and port["hostPort"]:
+            if (
+                isinstance(port, dict)
+                and isinstance(port.get("hostPort"), int)
+                and port["hostPort"]
+            ):
                 try:
                     proto = protocol_number(port.get("protocol") or "TCP")
                 except ValueError:
                     continue
-                out.append(NamedPort(str(port.get("name") or ""), proto, int(port["hostPort"])))
+                out.append(NamedPort(str(port.get("name") or ""), proto, int(port[key])))
     return tuple(out)
 
 
@@ -329,7 +337,8 @@ def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
                     _named_ports(spec),
                     spec.get("nodeName"),
                     bool(spec.get("hostNetwork")),
-                    _host_ports(spec),
+                    _declared_ports(spec),
+                    _declared_ports(spec, "containerPort"),
                 )
             )
         elif kind in WORKLOAD_KINDS:
@@ -346,7 +355,8 @@ def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
                     _named_ports(tspec),
                     None,
                     bool(tspec.get("hostNetwork")),
-                    _host_ports(tspec),
+                    _declared_ports(tspec),
+                    _declared_ports(tspec, "containerPort"),
                 )
             )
         elif kind == "Node":
@@ -367,9 +377,7 @@ def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
                 if ip and _valid_ip(ip)
             )
             sel = spec.get("selector")
-            external_ips = tuple(
-                str(ip) for ip in spec.get("externalIPs") or [] if _valid_ip(ip)
-            )
+            external_ips = tuple(str(ip) for ip in spec.get("externalIPs") or [] if _valid_ip(ip))
             services.append(
                 Service(
                     ns,
