@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from polyfence import api
+from polyfence.cli_aws import aws as aws_group
 from polyfence.errors import (
     InputError,
     LossyTranslationError,
@@ -366,6 +367,9 @@ def formats() -> None:
         for feature, mapping in translators.get(name).capabilities.items():
             table.add_row(feature, mapping)
         console.print(table)
+
+
+cli.add_command(aws_group)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
