@@ -85,9 +85,7 @@ class ObjectRef:
     pointer: str = ""
 
     @classmethod
-    def at(
-        cls, kind: str, namespace: str | None, name: str, source: SourceRef | None
-    ) -> ObjectRef:
+    def at(cls, kind: str, namespace: str | None, name: str, source: SourceRef | None) -> ObjectRef:
         if source is None:
             return cls(kind, namespace, name)
         return cls(kind, namespace, name, source.file, source.document, source.pointer)
@@ -143,7 +141,7 @@ class Finding:
 
     @property
     def id(self) -> str:
-        text = "\x1f".join((self.check_id, self.resource, self.key, self.status.value))
+        text = "\x1f".join((self.check_id, self.resource, self.key))
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def to_dict(self) -> dict[str, Any]:

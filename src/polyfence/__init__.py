@@ -1,14 +1,25 @@
 """polyfence: network policy across Kubernetes, Calico, Cilium, Istio and AWS security groups.
 
-The public API for scripts: ``load``, ``convert``, ``compare``, ``connectivity``, ``explain``.
+The public API for scripts: ``load``, ``convert``, ``compare``, ``connectivity``, ``explain``,
+``audit``.
 """
 
-from polyfence.api import Bundle, ConversionResult, compare, connectivity, convert, explain, load
+from polyfence.api import (
+    Bundle,
+    ConversionResult,
+    audit,
+    compare,
+    connectivity,
+    convert,
+    explain,
+    load,
+)
 from polyfence.errors import (
     InputError,
     LossyTranslationError,
     PolyfenceError,
     UnsupportedFormatError,
+    UsageError,
 )
 from polyfence.fidelity import Effect, FidelityReport, Loss
 from polyfence.semantics.compare import Comparison, Relation
@@ -27,7 +38,9 @@ __all__ = [
     "PolyfenceError",
     "Relation",
     "UnsupportedFormatError",
+    "UsageError",
     "__version__",
+    "audit",
     "compare",
     "connectivity",
     "convert",

@@ -286,12 +286,67 @@ def explain(
     return conn, verdict(ps, conn, inv, profile)
 
 
+def audit(
+    source: Iterable[str] | Bundle,
+    *,
+    frameworks: Iterable[str] | None = None,
+    config: str | Any | None = None,
+    inventory: Inventory | None = None,
+    profile: str = "kubernetes",
+    today: Any = None,
+    progress: Any = None,
+) -> Any:
+    """Audit a cluster snapshot (paths or a loaded Bundle) against compliance frameworks.
+
+    ``config`` is a path to an audit config or an ``AuditConfig``; returns a
+    ``polyfence.compliance.audit.Report`` whose ``to_dict()`` follows ``schemas/report.schema.json``.
+    """
+    from pathlib import Path
+
+    from polyfence.compliance.audit import run_audit
+    from polyfence.compliance.catalog import FRAMEWORK_IDS
+    from polyfence.compliance.config import AuditConfig, load_config
+    from polyfence.compliance.context import AuditContext
+    from polyfence.errors import UsageError
+    from polyfence.semantics.profile import PROFILES
+
+    ids = None if frameworks is None else [f.strip() for f in frameworks if f.strip()]
+    unknown = [f for f in ids or () if f not in FRAMEWORK_IDS]
+    if unknown:
+        raise UsageError(
+            f"unknown framework {', '.join(unknown)} (known: {', '.join(FRAMEWORK_IDS)})"
+        )
+    if profile not in PROFILES:
+        raise UsageError(f"unknown profile {profile!r} (known: {', '.join(sorted(PROFILES))})")
+    cfg = load_config(str(config)) if isinstance(config, str | Path) else (config or AuditConfig())
+    inputs: list[str] = []
+    if isinstance(source, Bundle):
+        bundle = source
+    else:
+        inputs = [str(p) for p in source]
+        bundle = load(inputs, skip_unknown=True)
+    if inventory is not None:
+        bundle = replace(bundle, inventory=bundle.inventory.merge(inventory))
+    baseline = load([cfg.baseline], skip_unknown=True) if cfg.baseline else None
+    ctx = AuditContext(
+        bundle,
+        cfg,
+        profile=PROFILES[profile],
+        profile_name=profile,
+        inputs=inputs,
+        today=today,
+        baseline=baseline,
+    )
+    return run_audit(ctx, ids, progress=progress)
+
+
 __all__ = [
     "Bundle",
     "Comparison",
     "ConversionResult",
     "Relation",
     "UnsupportedFormatError",
+    "audit",
     "compare",
     "connectivity",
     "convert",

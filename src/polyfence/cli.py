@@ -1,6 +1,7 @@
 """The ``polyfence`` command line: a thin layer over ``polyfence.api`` that maps errors to exit codes.
 
-Exit codes: 0 ok · 1 crash · 2 usage · 3 invalid input · 4 refused translation / not equivalent.
+Exit codes: 0 ok · 1 crash · 2 usage · 3 invalid input · 4 refused translation / not
+equivalent / audit findings at or above ``--fail-on``.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ import click
 from polyfence import api
 from polyfence.cli_aws import aws as aws_group
 from polyfence.errors import (
+    Diagnostic,
     InputError,
     LossyTranslationError,
     PolyfenceError,
     UnsupportedFormatError,
+    UsageError,
 )
 from polyfence.fidelity import FidelityReport
 from polyfence.io.files import dump, load_documents, write_atomic
+from polyfence.model.provenance import SourceRef
 from polyfence.semantics.profile import PROFILES
 
 EXIT_INPUT = 3
@@ -48,7 +52,7 @@ def _handle(func: F) -> F:
             for diag in exc.diagnostics:
                 _err(f"error: {diag}")
             sys.exit(EXIT_INPUT)
-        except UnsupportedFormatError as exc:
+        except (UnsupportedFormatError, UsageError) as exc:
             _err(f"error: {exc}")
             sys.exit(2)
         except LossyTranslationError as exc:
@@ -107,7 +111,8 @@ def cli() -> None:
 
     \b
     Exit codes: 0 ok, 1 crash, 2 usage error, 3 invalid input,
-    4 translation refused (widening, or --exact) / policies not equivalent.
+    4 translation refused (widening, or --exact) / policies not equivalent /
+    audit findings at or above --fail-on.
     """
 
 
@@ -367,6 +372,122 @@ def formats() -> None:
         for feature, mapping in translators.get(name).capabilities.items():
             table.add_row(feature, mapping)
         console.print(table)
+
+
+_SEVERITIES = ("critical", "high", "medium", "low", "info")
+_REPORT_FORMATS = ("html", "md", "json", "sarif", "junit", "csv")
+
+
+def _emit_report(report: Any, fmt: str, output: str | None) -> None:
+    text = report.render(fmt)
+    if output:
+        write_atomic(output, text)
+    else:
+        click.echo(text, nl=False)
+
+
+def _gate(report: Any, fail_on: str | None, quiet: bool) -> None:
+    from polyfence.compliance.model import Severity
+
+    summary = report.data["summary"]
+    checks = summary["checks"]
+    if not quiet:
+        sev = ", ".join(f"{n} {s}" for s, n in summary["by_severity"].items() if n)
+        _err(
+            f"audit: {checks['fail']} checks failed, {checks['unknown']} unknown, "
+            f"{checks['pass']} passed; open findings: {sev or 'none'}"
+            + (f"; {summary['waived']} waived" if summary["waived"] else "")
+        )
+    if fail_on:
+        failing = report.failing(Severity.parse(fail_on))
+        if failing:
+            if not quiet:
+                _err(f"{len(failing)} unwaived findings at or above {fail_on} (--fail-on)")
+            sys.exit(EXIT_FINDINGS)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--framework",
+    "frameworks",
+    metavar="ID[,ID…]",
+    help="Frameworks to evaluate (default: all): cis-kubernetes, cis-eks, cis-gke, cis-aks, "
+    "nsa-cisa, pci-dss-4, nist-800-53, nist-800-190, soc2, iso-27001, cis-aws.",
+)
+@click.option("--config", "config", metavar="FILE", help="Audit config: zones, flows, waivers …")
+@click.option("--inventory", "inventory", multiple=True, metavar="PATH")
+@click.option(
+    "--format", "fmt", type=click.Choice(_REPORT_FORMATS), default="md", show_default=True
+)
+@click.option("-o", "--output", metavar="FILE", help="Write the report here (atomically).")
+@click.option(
+    "--fail-on",
+    type=click.Choice(_SEVERITIES),
+    help="Exit 4 when unwaived findings at or above this severity exist (default: never).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr (CI).")
+@_profile_option
+@_handle
+def audit(
+    paths: tuple[str, ...],
+    frameworks: str | None,
+    config: str | None,
+    inventory: tuple[str, ...],
+    fmt: str,
+    output: str | None,
+    fail_on: str | None,
+    quiet: bool,
+    profile_name: str,
+) -> None:
+    """Audit a cluster snapshot (any mix of formats) against compliance frameworks."""
+    ids = frameworks.split(",") if frameworks else None
+    progress_cb = None
+    bar: Any = None
+    if not quiet and sys.stderr.isatty():
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        task = bar.add_task("auditing", total=None)
+        bar.start()
+
+        def progress_cb(check_id: str, done: int, total: int) -> None:
+            bar.update(task, total=total, completed=done, description=check_id or "report")
+
+    try:
+        report = api.audit(
+            paths,
+            frameworks=ids,
+            config=config,
+            inventory=_inventory(inventory),
+            profile=profile_name,
+            progress=progress_cb,
+        )
+    finally:
+        if bar is not None:
+            bar.stop()
+    _emit_report(report, fmt, output)
+    _gate(report, fail_on, quiet)
+
+
+@cli.command()
+@click.argument("report_path", metavar="REPORT.json")
+@click.option("--format", "fmt", type=click.Choice(_REPORT_FORMATS), required=True)
+@click.option("-o", "--output", metavar="FILE")
+@click.option("--fail-on", type=click.Choice(_SEVERITIES))
+@_handle
+def report(report_path: str, fmt: str, output: str | None, fail_on: str | None) -> None:
+    """Re-render a saved JSON report in another format."""
+    from polyfence.compliance.audit import Report, validate_report
+
+    docs = load_documents([report_path])
+    if len(docs) != 1:
+        raise InputError([Diagnostic(SourceRef(report_path), "a report is one JSON document")])
+    data = docs[0].data
+    validate_report(data, docs[0].source)
+    saved = Report(data)
+    _emit_report(saved, fmt, output)
+    _gate(saved, fail_on, quiet=True)
 
 
 cli.add_command(aws_group)

@@ -47,5 +47,9 @@ class LossyTranslationError(PolyfenceError):
         super().__init__(message)
 
 
+class UsageError(PolyfenceError):
+    """A bad argument (unknown framework id, severity …): the CLI exits 2."""
+
+
 class ConfigError(PolyfenceError):
     """A bad option or evaluation-profile value."""

@@ -1,0 +1,103 @@
+"""Ineffective policies: selectors that match nothing, policies that govern nothing, and
+policies whose removal changes no connection (computed by the engine)."""
+
+from __future__ import annotations
+
+from polyfence.compliance.context import AuditContext
+from polyfence.compliance.model import (
+    CheckOutcome,
+    Finding,
+    Level,
+    Severity,
+    Status,
+    check,
+    outcome,
+)
+from polyfence.model.policy import Action, Governed, Policy
+from polyfence.semantics.engine import Connectivity
+
+REDUNDANCY_LIMIT = 150  # policies; above it, one engine run per policy costs too much
+
+
+def _resource(ctx: AuditContext, policy: Policy) -> str:
+    ref = ctx.policy_ref(policy)
+    return f"{ref.kind}/{ref.namespace}/{ref.name}" if ref.namespace else f"{ref.kind}/{ref.name}"
+
+
+def _has_allow(policy: Policy) -> bool:
+    return any(
+        isinstance(rules, Governed) and any(r.action is Action.ALLOW for r in rules.rules)
+        for rules in (policy.ingress, policy.egress)
+    )
+
+
+@check(
+    "NSEG-K17",
+    "Ineffective policies (dangling, vacuous, redundant)",
+    Severity.LOW,
+    Level.SEMANTIC,
+    "A policy whose selector matches no workload, that governs no direction (Cilium's inert "
+    "`ingress: []`), or whose removal changes no connection gives false assurance and hides "
+    "mistakes during reviews (PCI DSS 1.2.7). Pure default-deny policies are not reported as "
+    "redundant: they are the safety net when allow policies change.",
+    "Fix the selector or delete the policy; review redundant policies during the six-monthly "
+    "rule-set review.",
+)
+def k17_ineffective_policies(ctx: AuditContext) -> CheckOutcome:
+    info = k17_ineffective_policies.info
+    findings: list[Finding] = []
+    candidates: list[Policy] = []
+    pods = ctx.inventory.pods
+    for policy in ctx.policies:
+        ns = policy.id.namespace
+        if ns is not None and not ctx.in_scope_ns(ns):
+            continue
+        governed = isinstance(policy.ingress, Governed) or isinstance(policy.egress, Governed)
+        ref = ctx.policy_ref(policy)
+        if not governed:
+            findings.append(
+                Finding(info.id, Status.FAIL, info.severity, _resource(ctx, policy),
+                        f"{ref.kind} {policy.id} governs neither ingress nor egress (it changes nothing)",
+                        (ref,), observed="no direction governed", key=str(policy.id))
+            )  # fmt: skip
+            continue
+        if ctx.has_workloads and not any(ctx.matcher.selects(policy.subject, e) for e in pods):
+            findings.append(
+                Finding(info.id, Status.FAIL, info.severity, _resource(ctx, policy),
+                        f"{ref.kind} {policy.id} selects no workload in the input (dangling)",
+                        (ref,), observed="0 workloads selected", key=str(policy.id))
+            )  # fmt: skip
+            continue
+        if _has_allow(policy):
+            candidates.append(policy)
+    detail = ""
+    if ctx.has_workloads and candidates:
+        if len(ctx.policies) > REDUNDANCY_LIMIT:
+            detail = (
+                f"; redundancy not computed ({len(ctx.policies)} policies > {REDUNDANCY_LIMIT})"
+            )
+        else:
+            base = ctx.matrix
+            for policy in candidates:
+                rest = ctx.policies.with_policies(p for p in ctx.policies if p is not policy)
+                if Connectivity(ctx.universe, rest).matrix() == base:
+                    ref = ctx.policy_ref(policy)
+                    findings.append(
+                        Finding(info.id, Status.FAIL, info.severity, _resource(ctx, policy),
+                                f"{ref.kind} {policy.id} is redundant: removing it changes no connection",
+                                (ref,), observed="no effect", key=str(policy.id))
+                    )  # fmt: skip
+    result = outcome(
+        info,
+        findings,
+        passed="",
+        failed="{fail} ineffective policies",
+        empty="no dangling, vacuous or redundant policy",
+        empty_status=Status.PASS,
+    )
+    if not ctx.has_workloads and result.status is Status.PASS:
+        return CheckOutcome(
+            Status.UNKNOWN,
+            "the input has no workloads: dangling and redundant policies cannot be found",
+        )
+    return CheckOutcome(result.status, result.detail + detail, result.findings)

@@ -1,0 +1,138 @@
+"""Service-mesh checks. PeerAuthentication is mesh configuration, not a policy format, so it
+is read here; AuthorizationPolicy semantics belong to the Istio translator (issue 5) and are
+reported as not evaluated until it lands, never as passing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from polyfence.compliance.context import AuditContext
+from polyfence.compliance.model import (
+    CheckOutcome,
+    Finding,
+    Level,
+    ObjectRef,
+    Severity,
+    Status,
+    check,
+    outcome,
+)
+from polyfence.model.document import Document
+
+ROOT_NAMESPACE = "istio-system"
+IDENTITY_FIELDS = ("principals", "notPrincipals", "namespaces", "notNamespaces")
+
+
+def _meta(doc: Document) -> tuple[str, str]:
+    meta = doc.data.get("metadata") or {}
+    return str(meta.get("namespace") or "default"), str(meta.get("name") or "")
+
+
+def _ref(doc: Document, pointer: str = "") -> ObjectRef:
+    ns, name = _meta(doc)
+    src = doc.source
+    return ObjectRef(doc.kind or "", ns, name, src.file, src.document, src.pointer + pointer)
+
+
+def _identity_based(spec: Mapping[str, Any]) -> bool:
+    for rule in spec.get("rules") or []:
+        for item in (rule or {}).get("from") or []:
+            source = (item or {}).get("source") or {}
+            if any(source.get(f) for f in IDENTITY_FIELDS):
+                return True
+    return False
+
+
+def _mode(doc: Document) -> str:
+    return str(((doc.data.get("spec") or {}).get("mtls") or {}).get("mode") or "UNSET").upper()
+
+
+@check(
+    "NSEG-K18",
+    "Istio L7 authorisation default-deny in meshed namespaces",
+    Severity.MEDIUM,
+    Level.SEMANTIC,
+    "Meshed namespaces should have an allow-nothing AuthorizationPolicy, ALLOW policies should "
+    "not match everything, and the workloads relied upon must be in the mesh; Istio evaluates "
+    "CUSTOM, then DENY, then ALLOW, and no ALLOW policy means allow.",
+    "Add an allow-nothing AuthorizationPolicy (`spec: {}`) per meshed namespace and ALLOW "
+    "policies for the callers each service needs.",
+)
+def k18_mesh_default_deny(ctx: AuditContext) -> CheckOutcome:
+    policies = list(ctx.documents_of_kind("AuthorizationPolicy"))
+    if not policies and not (ctx.config.mesh and ctx.config.mesh != "none"):
+        return CheckOutcome(Status.NOT_APPLICABLE, "no service mesh in the input")
+    return CheckOutcome(
+        Status.UNKNOWN,
+        f"{len(policies)} AuthorizationPolicy objects found; Istio authorisation semantics are not "
+        "evaluated by this version (Istio translator pending), so mesh default-deny cannot be decided",
+    )
+
+
+@check(
+    "NSEG-K19",
+    "mTLS is strict where mesh segmentation is claimed",
+    Severity.MEDIUM,
+    Level.SOURCE,
+    "AuthorizationPolicy sources by principal or namespace only match mutually authenticated "
+    "traffic; with PERMISSIVE (Istio's default) plain-text clients bypass identity checks, so "
+    "segmentation that relies on identities needs STRICT mTLS.",
+    "Set a namespace-wide PeerAuthentication with `mtls.mode: STRICT` (or mesh-wide in the root "
+    "namespace) and remove workload or port-level PERMISSIVE/DISABLE exceptions.",
+)
+def k19_strict_mtls(ctx: AuditContext) -> CheckOutcome:
+    info = k19_strict_mtls.info
+    relying: dict[str, list[Document]] = {}
+    for doc in ctx.documents_of_kind("AuthorizationPolicy"):
+        ns, _ = _meta(doc)
+        if ctx.in_scope_ns(ns) and _identity_based(doc.data.get("spec") or {}):
+            relying.setdefault(ns, []).append(doc)
+    if not relying:
+        return CheckOutcome(
+            Status.NOT_APPLICABLE, "no AuthorizationPolicy relies on peer identities"
+        )
+    peer_auth = list(ctx.documents_of_kind("PeerAuthentication"))
+    mesh_wide = [
+        d
+        for d in peer_auth
+        if _meta(d)[0] == ROOT_NAMESPACE and not (d.data.get("spec") or {}).get("selector")
+    ]
+    findings = []
+    for ns, aps in sorted(relying.items()):
+        in_ns = [d for d in peer_auth if _meta(d)[0] == ns]
+        ns_wide = [d for d in in_ns if not (d.data.get("spec") or {}).get("selector")]
+        mode, decided_by = "PERMISSIVE", None
+        for candidates in (mesh_wide, ns_wide):
+            for d in candidates:
+                if _mode(d) != "UNSET":
+                    mode, decided_by = _mode(d), d
+        weaker = [
+            d for d in in_ns
+            if ((d.data.get("spec") or {}).get("selector") and _mode(d) in ("PERMISSIVE", "DISABLE"))
+            or any(str((v or {}).get("mode", "")).upper() in ("PERMISSIVE", "DISABLE")
+                   for v in ((d.data.get("spec") or {}).get("portLevelMtls") or {}).values())
+        ]  # fmt: skip
+        objects = tuple(_ref(d) for d in aps[:5]) + (
+            (_ref(decided_by, "/spec/mtls/mode"),) if decided_by else ()
+        )
+        objects += tuple(_ref(d, "/spec") for d in weaker)
+        ok = mode == "STRICT" and not weaker
+        why = (
+            f"mTLS mode {mode}"
+            + (" (Istio default: no PeerAuthentication)" if decided_by is None else "")
+            + (f"; {len(weaker)} workload/port-level exceptions weaken it" if weaker else "")
+        )
+        findings.append(
+            Finding(
+                info.id, Status.PASS if ok else Status.FAIL, info.severity, f"namespace/{ns}",
+                f"namespace {ns}: {len(aps)} AuthorizationPolicies match peer identities; {why}",
+                objects, observed=mode, expected="STRICT",
+            )
+        )  # fmt: skip
+    return outcome(
+        info,
+        findings,
+        passed="mTLS is STRICT wherever AuthorizationPolicies rely on identities",
+        failed="{fail} namespaces rely on peer identities without STRICT mTLS",
+    )
