@@ -17,6 +17,7 @@ _BUILTIN: dict[str, str] = {
     "kubernetes": "polyfence.translators.kubernetes:KubernetesTranslator",
     "calico": "polyfence.translators.calico:CalicoTranslator",
     "cilium": "polyfence.translators.cilium:CiliumTranslator",
+    "aws": "polyfence.translators.aws_sg:AwsSecurityGroupTranslator",
     "canonical": "polyfence.translators.canonical:CanonicalTranslator",
 }
 _ALIASES: dict[str, str] = {"k8s": "kubernetes"}

@@ -62,6 +62,9 @@ class _Writer:
         self.network_sets = policies.network_sets
         self.removable = {d: removable_denies(policies, d) for d in Direction}
         self.matcher = Matcher(options.inventory or Inventory(), DEFAULT_PROFILE, self.network_sets)
+        # A lone cloud layer (security groups) is an allow-only union like NetworkPolicy: it
+        # translates as is. Beside a network layer it ANDs with it, which one union cannot say.
+        self.cloud_only = policies.layers() == {Layer.CLOUD}
 
     def loss(
         self,
@@ -366,7 +369,7 @@ class _Writer:
         return names
 
     def policy(self, pol: Policy) -> Iterator[dict[str, Any]]:
-        if pol.layer is not Layer.NETWORK:
+        if pol.layer is not Layer.NETWORK and not (pol.layer is Layer.CLOUD and self.cloud_only):
             self.loss(
                 Effect.WIDENED,
                 Treatment.DROPPED,

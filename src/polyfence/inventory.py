@@ -249,8 +249,8 @@ def _declared_ports(pod_spec: Mapping[str, Any], key: str = "hostPort") -> tuple
         for port in container.get("ports") or []:
             if (
                 isinstance(port, dict)
-                and isinstance(port.get("hostPort"), int)
-                and port["hostPort"]
+                and isinstance(port.get(key), int)
+                and port[key]
             ):
                 try:
                     proto = protocol_number(port.get("protocol") or "TCP")

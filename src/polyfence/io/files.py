@@ -38,6 +38,23 @@ class _PlainDumper(_Dumper):  # type: ignore[valid-type,misc]
         return True
 
 
+class _Loader(_Loader):  # type: ignore[valid-type,misc,no-redef]
+    """Safe loading plus CloudFormation's short-form intrinsics (``!Ref x`` is ``{"Ref": x}``,
+    ``!GetAtt a.b`` is ``{"Fn::GetAtt": "a.b"}``): plain data, never code."""
+
+
+def _intrinsic(loader: Any, suffix: str, node: Any) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
+
+
+_Loader.add_multi_constructor("!", _intrinsic)
+
 MAX_NODES = 2_000_000  # per document, after YAML aliases are expanded
 MAX_DEPTH = 200
 

@@ -25,7 +25,16 @@ from dataclasses import dataclass
 
 from polyfence.inventory import Endpoint, Inventory
 from polyfence.model.peers import ANY_PEER, NetworkSet, Peer
-from polyfence.model.policy import Action, Direction, Governed, Policy, PolicySet, Rule, Tier
+from polyfence.model.policy import (
+    Action,
+    Direction,
+    Governed,
+    Layer,
+    Policy,
+    PolicySet,
+    Rule,
+    Tier,
+)
 from polyfence.model.selectors import Selector
 from polyfence.semantics.connset import EMPTY, FULL, ConnSet
 from polyfence.semantics.intervals import IPSet
@@ -36,7 +45,7 @@ from polyfence.semantics.matching import (
     port_conns,
     uses_named_ports,
 )
-from polyfence.semantics.profile import DEFAULT_PROFILE, EvaluationProfile
+from polyfence.semantics.profile import DEFAULT_PROFILE, CloudEnforcingMode, EvaluationProfile
 
 V6_OFFSET = 1 << 32  # atoms of both families on one number line: v4 first, then v6
 
@@ -153,9 +162,16 @@ class Universe:
             self.matcher.network_sets: self.matcher
         }
         keys = _selector_keys(policy_sets)
-        uses_nodes = any(node_relative(peer) for peer in _all_peers(policy_sets))
+        self.cloud_standard = profile.cloud_enforcing is CloudEnforcingMode.STANDARD and any(
+            Layer.CLOUD in ps.layers() for ps in policy_sets
+        )
+        # Standard mode: same-node flows bypass the cloud layer, so classes keep their node.
+        uses_nodes = self.cloud_standard or any(
+            node_relative(peer) for peer in _all_peers(policy_sets)
+        )
         answers = IPSet.from_cidrs(a for _, addresses in inventory.dns for a in addresses)
-        cuts = _cidr_cuts(policy_sets, inventory.external | answers)
+        self.vpc = IPSet.from_cidrs(profile.vpc_cidrs)
+        cuts = _cidr_cuts(policy_sets, inventory.external | answers | self.vpc)
         self.classes: list[EndpointClass] = []
         groups: dict[tuple[object, ...], EndpointClass] = {}
         for ep in inventory.endpoints:
@@ -173,6 +189,7 @@ class Universe:
                     ep.host_network,
                     atoms,
                     ep.node if uses_nodes else None,  # host vs remote-node tell nodes apart
+                    ep.security_groups,
                 )
             cls = groups.get(key)
             if cls is None:
@@ -194,6 +211,7 @@ class Universe:
             self.classes.append(EndpointClass(len(self.classes), Remote(None, address), [], block))
         self.size = len(self.classes)
         self.all_bits = (1 << self.size) - 1
+        self.endpoint_bits = (1 << self.endpoint_count) - 1
         self.pod_bits = 0
         self.by_namespace: dict[str, int] = defaultdict(int)
         for cls in self.classes:
@@ -202,6 +220,26 @@ class Universe:
                 ns = cls.representative.endpoint.namespace or ""  # type: ignore[union-attr]
                 self.by_namespace[ns] |= 1 << cls.index
         self._peer_cache: dict[tuple[Peer, int, int], int] = {}
+
+    def node_of(self, idx: int) -> str | None:
+        """The node a class runs on (a node class is its own node); None for addresses."""
+        ep = self.classes[idx].representative.endpoint
+        if ep is None:
+            return None
+        return ep.name if ep.kind == "Node" else ep.node
+
+    def cloud_bypass(self, src: int, dst: int) -> tuple[bool, bool]:
+        """Standard enforcing mode: (the cloud layer is skipped altogether, only the source's
+        cloud egress is skipped). Same-node flows never reach the VPC fabric; a pod's traffic
+        to addresses outside the VPC leaves through its node (SNAT), judged by node groups."""
+        if not self.cloud_standard:
+            return False, False
+        here, there = self.node_of(src), self.node_of(dst)
+        if here is not None and here == there:
+            return True, False
+        block = self.classes[dst].external
+        off_vpc = block is not None and not block <= self.vpc
+        return False, off_vpc and self.classes[src].is_pod
 
     def matcher_for(self, policy_set: PolicySet) -> Matcher:
         """The matcher that sees exactly this policy set's network sets."""
@@ -418,6 +456,7 @@ class Connectivity:
         self.policy_set = policy_set
         self._and_cache: dict[tuple[ConnSet, ConnSet], ConnSet] = {}
         layers = sorted(policy_set.layers(), key=lambda layer: layer.value)
+        self._cloud = [layer is Layer.CLOUD for layer in layers]
         self._layers = [
             self._layer_rows(policy_set.with_policies(p for p in policy_set if p.layer is layer))
             for layer in layers
@@ -437,9 +476,12 @@ class Connectivity:
             if not (gov_in or gov_out):
                 continue
             sub = pol.subject
-            candidates = (
-                u.by_namespace.get(sub.namespace, 0) if sub.namespace is not None else u.pod_bits
-            )
+            if sub.security_group is not None:
+                candidates = u.endpoint_bits  # any endpoint may carry a group, nodes included
+            elif sub.namespace is not None:
+                candidates = u.by_namespace.get(sub.namespace, 0)
+            else:
+                candidates = u.pod_bits
             for idx in iter_bits(candidates):
                 ep = u.classes[idx].representative.endpoint
                 if ep is not None and u.matcher.selects(sub, ep):
@@ -506,9 +548,15 @@ class Connectivity:
     def allowed(self, src: int, dst: int) -> ConnSet:
         """What ``src`` class may open towards ``dst`` class: src egress AND dst ingress, every layer."""
         result = FULL
-        for rows in self._layers:
+        for rows, cloud in zip(self._layers, self._cloud, strict=True):
             egress = rows.egress[src]
             ingress = rows.ingress[dst]
+            if cloud and self.universe.cloud_standard:
+                skip_all, skip_egress = self.universe.cloud_bypass(src, dst)
+                if skip_all:
+                    continue
+                if skip_egress:
+                    egress = None
             if egress is not None:
                 result = self._and(result, egress[dst])
             if ingress is not None:
@@ -520,7 +568,9 @@ class Connectivity:
     def candidates(self, src: int) -> int:
         """Destinations that may get anything from ``src`` (a superset of the non-empty pairs)."""
         bits = self.universe.all_bits
-        for rows in self._layers:
+        for rows, cloud in zip(self._layers, self._cloud, strict=True):
+            if cloud and self.universe.cloud_standard:
+                continue  # bypassed flows make the layer's bitsets no bound
             bits &= rows.egress_bits[src] & (rows.accepted_by[src] | rows.open_ingress)
         if not self.universe.classes[src].is_pod:
             bits &= self._is_pod_bits  # external/node to external/node is not cluster traffic

@@ -138,10 +138,12 @@ class Matcher:
 
     # subjects -----------------------------------------------------------------------------
     def selects(self, subject: Subject, endpoint: Endpoint) -> bool:
+        if subject.security_group is not None:
+            # Membership is a fact of the endpoint (a cloud inventory), never a label match;
+            # translators turn bindings such as EKS SecurityGroupPolicies into selectors.
+            return subject.security_group in endpoint.security_groups
         if not self.acts_as_pod(endpoint):
             return False
-        if subject.security_group is not None:
-            return False  # security-group membership comes with the AWS bindings
         ns = endpoint.namespace or ""
         if subject.namespace is not None:
             if ns != subject.namespace:
@@ -257,8 +259,12 @@ class Matcher:
             return False
         if peer.fqdn is not None and not self._ip_matches(self.resolve(peer.fqdn), remote):
             return False
-        # Security groups and mesh identities resolve only with AWS bindings and mesh data.
-        return peer.security_group is None and peer.principal is None
+        if peer.security_group is not None and (
+            ep is None or peer.security_group not in ep.security_groups
+        ):
+            return False  # a group reference matches the endpoints carrying the group
+        # Mesh identities resolve only with mesh data.
+        return peer.principal is None
 
     def resolve(self, fqdn: FqdnMatch) -> IPSet:
         """The addresses the inventory's DNS answers give for these names and patterns."""

@@ -13,6 +13,17 @@ class HostNetworkMode(Enum):
     POD = "pod"  # treated like any other pod
 
 
+class CloudEnforcingMode(Enum):
+    """How the cloud layer (security groups) applies to pods (EKS
+    ``POD_SECURITY_GROUP_ENFORCING_MODE``, reference/aws.md §3.3)."""
+
+    STRICT = "strict"  # every flow of a pod goes through its interface's groups
+    # Same-node flows (pod to pod, node to its pods) bypass the cloud layer, and a pod's
+    # egress to addresses outside the VPC is SNATed to its node: the pod's groups do not judge
+    # it (the node's groups do; the engine leaves such flows to the other layers).
+    STANDARD = "standard"
+
+
 @dataclass(frozen=True, slots=True)
 class EvaluationProfile:
     """Implementation-defined choices of the engine (semantics.md §9).
@@ -26,6 +37,10 @@ class EvaluationProfile:
     node_to_local_pod: bool = True
     self_traffic: bool = True
     host_network: HostNetworkMode = HostNetworkMode.NODE
+    cloud_enforcing: CloudEnforcingMode = CloudEnforcingMode.STRICT
+    vpc_cidrs: tuple[
+        str, ...
+    ] = ()  # the VPC's ranges (standard mode); () = the inventory's pods/nodes only
 
     def but(self, **changes: object) -> EvaluationProfile:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -36,4 +51,6 @@ PROFILES = {
     "kubernetes": DEFAULT_PROFILE,
     "calico": DEFAULT_PROFILE,
     "cilium": EvaluationProfile(ipblock_matches_pods=False, ipblock_matches_nodes=False),
+    "aws": DEFAULT_PROFILE,  # a security-group CIDR matches every interface address in it
+    "aws-standard": EvaluationProfile(cloud_enforcing=CloudEnforcingMode.STANDARD),
 }

@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from polyfence.inventory import Endpoint, Inventory
-from polyfence.model.policy import Action, Direction, Governed, Policy, PolicySet
+from polyfence.model.policy import Action, Direction, Governed, Layer, Policy, PolicySet
 from polyfence.model.ports import protocol_name
 from polyfence.semantics.engine import _order
+from polyfence.semantics.intervals import IPSet
 from polyfence.semantics.matching import Matcher, Remote, port_conns
-from polyfence.semantics.profile import DEFAULT_PROFILE, EvaluationProfile
+from polyfence.semantics.profile import DEFAULT_PROFILE, CloudEnforcingMode, EvaluationProfile
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +139,25 @@ def _decide_direction(
     return True, steps
 
 
+def _node(side: Endpoint | str) -> str | None:
+    if not isinstance(side, Endpoint):
+        return None
+    return side.name if side.kind == "Node" else side.node
+
+
+def _cloud_bypass(conn: Connection, profile: EvaluationProfile) -> tuple[bool, bool]:
+    """Standard EKS enforcing mode (see ``engine.Universe.cloud_bypass``): (skip the cloud
+    layer, skip only the source's cloud egress)."""
+    if profile.cloud_enforcing is not CloudEnforcingMode.STANDARD:
+        return False, False
+    here, there = _node(conn.src), _node(conn.dst)
+    if here is not None and here == there:
+        return True, False
+    if isinstance(conn.dst, str) and isinstance(conn.src, Endpoint) and conn.src.is_pod:
+        return False, not IPSet.address(conn.dst) <= IPSet.from_cidrs(profile.vpc_cidrs)
+    return False, False
+
+
 def verdict(
     policy_set: PolicySet,
     conn: Connection,
@@ -170,11 +190,24 @@ def verdict(
     allowed = True
     for layer in sorted(policy_set.layers(), key=lambda x: x.value):
         layer_set = policy_set.with_policies(p for p in policy_set if p.layer is layer)
+        skip_all, skip_egress = (
+            _cloud_bypass(conn, profile) if layer is Layer.CLOUD else (False, False)
+        )
+        if skip_all:
+            steps.append(
+                Step(layer.value, "both", None, None, None, "allow", "same node: bypasses groups")
+            )
+            continue
         for direction, subject, remote in (
             (Direction.EGRESS, src, _side(dst)),
             (Direction.INGRESS, dst, _side(src)),
         ):
             if not isinstance(subject, Endpoint):
+                continue
+            if skip_egress and direction is Direction.EGRESS:
+                steps.append(
+                    Step(layer.value, "egress", None, None, None, "allow", "off-VPC: node SNAT")
+                )
                 continue
             governing = [
                 p

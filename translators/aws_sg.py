@@ -1,0 +1,442 @@
+"""AWS EC2 security groups + EKS SecurityGroupPolicy ⇄ canonical model (format ``aws``).
+
+Inputs: ``aws ec2 describe-security-groups`` output (a mapping with ``SecurityGroups``; also the
+"desired state" this translator writes), CloudFormation templates (``AWS::EC2::SecurityGroup``,
+``SecurityGroupIngress``, ``SecurityGroupEgress``) and ``SecurityGroupPolicy`` manifests
+(``vpcresources.k8s.aws/v1beta1``), which bind groups to pods.
+
+Semantics (reference/aws.md §2.3, §3): allow-only, stateful, the union of every group on an
+interface; a group always isolates ingress (no inbound rules: nothing in) and egress (a new
+group's allow-all egress is an explicit rule, so a group without egress rules lets nothing
+out). Policies are ``Layer.CLOUD`` and AND with the NETWORK layer in the engine.
+
+Identity: groups have no labels. A group's members are the pods that SecurityGroupPolicies
+bind it to (SGPs of the pod's namespace; pod and service-account selectors AND; every matching
+SGP's groups are unioned), read as one policy per (group, SGP) with the SGP's selectors as the
+subject, and a reference to the group as one peer per binding. This assumes the group is
+attached to pods only through SGPs (aws.md §5.3). A group no SGP binds keeps
+``Subject.security_group`` / ``Peer.security_group``: the engine then matches the endpoints an
+inventory lists with the group, reported as inventory-dependent. Pods no SGP selects use their
+node's groups in EKS; they are not governed by the cloud layer here (the node's groups are
+unknown to a policy file). SGP ``groupIds`` entries not starting with ``sg-`` (which no group
+name may) are group *names*: the desired state written by this translator binds groups it
+creates by name, and the apply step substitutes ids.
+
+Capability table (feature → read AWS → IR / write IR → AWS):
+
+| feature | read | write |
+|---|---|---|
+| CIDR peers (IPv4, IPv6) | exact (canonicalised as AWS does) | exact |
+| ipBlock except | n/a | exact by CIDR splitting (counts against the quota) |
+| tcp / udp port ranges, all traffic (-1) | exact | exact |
+| ICMP / ICMPv6 type and code | exact | exact |
+| other protocol numbers | exact (all ports) | exact; with a port constraint widened |
+| SCTP port constraints | n/a | widened: protocol 132 cannot filter ports |
+| group references | via SGP bindings (exact); unbound: inventory-dependent | identity groups bound by SGPs |
+| pod / namespace-name selectors | SGP podSelector (exact) | SGP per namespace |
+| namespace label selectors | n/a | inventory-dependent: namespaces expanded |
+| service-account label selectors | SGP serviceAccountSelector (exact) | exact |
+| service-account names, entities, FQDN, notSelector, principals | n/a | dropped (narrowed) |
+| named ports | n/a | inventory-dependent: resolved per destination pod |
+| prefix lists | dropped (narrowed): entries are not in the document | n/a |
+| deny / pass / tiers / allow-without-isolation | n/a | as Kubernetes (allow-only union) |
+| L7 | n/a | widened to L4 |
+| rules per group (60 per direction per family) | n/a | split across groups (exact) |
+| groups per interface (5) | n/a | reported when an inventory pod would exceed it |
+| CloudFormation intrinsics | Ref/GetAtt to groups exact; parameter defaults inventory-dependent; others dropped | n/a (literal values) |
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from polyfence.errors import Diagnostic, InputError
+from polyfence.fidelity import Effect, Feature, FidelityReport, Loss, Treatment
+from polyfence.model.document import Document
+from polyfence.model.peers import ANY_PEER, IpMatch, Peer, PeerMatch, ServiceAccountMatch
+from polyfence.model.policy import (
+    DEFAULT_TIER,
+    KUBERNETES_POLICY_ORDER,
+    Action,
+    Governed,
+    Layer,
+    Policy,
+    PolicyId,
+    PolicySet,
+    Rule,
+    Subject,
+)
+from polyfence.model.ports import ANY_PORTS, PortMatch, PortSpec, protocol_number
+from polyfence.model.provenance import SourceRef
+from polyfence.model.selectors import All, LabelSelectorError, Selector, from_label_selector
+from polyfence.semantics.intervals import IntervalSet, IPSet
+from polyfence.translation import RenderOptions, Translation
+from polyfence.translators._aws_rules import (
+    GROUP_LABEL,
+    GROUP_NAME_LABEL,
+    NAMED_PROTOCOLS,
+    SGP_API_VERSION,
+    SGP_KIND,
+    RawGroup,
+    icmp_ports,
+)
+
+FORMAT = "aws"
+_DEFAULT_OPTIONS = RenderOptions()
+_ALL_TRAFFIC = {
+    "IpProtocol": "-1",
+    "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+    "Ipv6Ranges": [{"CidrIpv6": "::/0"}],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """One SecurityGroupPolicy's selection, for every group it lists."""
+
+    namespace: str
+    name: str
+    pods: Selector | None
+    service_accounts: Selector | None
+    ref: SourceRef
+
+    def peer(self) -> Peer:
+        sa = ServiceAccountMatch(selector=self.service_accounts) if self.service_accounts else None
+        return Peer(pods=self.pods, namespace_names=frozenset({self.namespace}), service_account=sa)
+
+
+def is_template(data: Any) -> bool:
+    resources = data.get("Resources") if isinstance(data, dict) else None
+    return isinstance(resources, dict) and any(
+        isinstance(r, dict) and str(r.get("Type", "")).startswith("AWS::EC2::SecurityGroup")
+        for r in resources.values()
+    )
+
+
+def is_describe(data: Any) -> bool:
+    return (
+        isinstance(data, dict)
+        and "kind" not in data
+        and isinstance(data.get("SecurityGroups"), list)
+    )
+
+
+def is_binding(doc: Document) -> bool:
+    return doc.kind == SGP_KIND and doc.api_version == SGP_API_VERSION
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.problems: list[Diagnostic] = []
+        self.losses: list[Loss] = []
+        self.groups: list[RawGroup] = []
+        self.bindings: dict[str, list[Binding]] = {}
+        self.by_name: dict[str, str] = {}
+
+    def error(self, ref: SourceRef, message: str) -> None:
+        self.problems.append(Diagnostic(ref, message))
+
+    def loss(self, effect: Effect, feature: Feature, ref: SourceRef | None, msg: str) -> None:
+        treatment = (
+            Treatment.EXPANDED if effect is Effect.INVENTORY_DEPENDENT else Treatment.DROPPED
+        )
+        self.losses.append(Loss(effect, treatment, feature, ref, msg))
+
+    # documents ----------------------------------------------------------------------------
+    def describe(self, doc: Document) -> None:
+        for i, item in enumerate(doc.data["SecurityGroups"]):
+            ref = doc.source.child("SecurityGroups", i)
+            if not isinstance(item, dict):
+                self.error(ref, "a security group must be a mapping")
+                continue
+            key = item.get("GroupId") or item.get("GroupName")
+            if not isinstance(key, str) or not key:
+                self.error(ref, "a security group needs GroupId or GroupName")
+                continue
+            group = RawGroup(key, str(item.get("GroupName") or key), ref)
+            for field_name, target in (
+                ("IpPermissions", group.ingress),
+                ("IpPermissionsEgress", None),
+            ):
+                perms = item.get(field_name)
+                if perms is None:
+                    continue  # no egress field: a new group's allow-all egress stays
+                if not isinstance(perms, list):
+                    self.error(ref.child(field_name), f"{field_name} must be a list")
+                    continue
+                if target is None:
+                    group.egress = target = []
+                target.extend((p, ref.child(field_name, j)) for j, p in enumerate(perms))
+            self.add_group(group)
+
+    def add_group(self, group: RawGroup) -> None:
+        self.groups.append(group)
+        self.by_name.setdefault(group.label, group.key)
+
+    def binding(self, doc: Document) -> None:
+        data, ref = doc.data, doc.source
+        meta = data.get("metadata") or {}
+        spec = data.get("spec") or {}
+        ns = str(meta.get("namespace") or "default")
+        name = str(meta.get("name") or "")
+        sref = ref.child("spec")
+        pods = self.selector(spec.get("podSelector"), sref.child("podSelector"))
+        sas = self.selector(
+            spec.get("serviceAccountSelector"), sref.child("serviceAccountSelector")
+        )
+        ids = (spec.get("securityGroups") or {}).get("groupIds") or []
+        if not isinstance(ids, list) or not all(isinstance(g, str) for g in ids):
+            self.error(
+                sref.child("securityGroups", "groupIds"), "groupIds must be a list of strings"
+            )
+            return
+        if (pods is None and sas is None) or not ids:
+            self.losses.append(
+                Loss(
+                    Effect.NONE,
+                    Treatment.DROPPED,
+                    Feature.SECURITY_GROUP,
+                    ref,
+                    f"SecurityGroupPolicy {ns}/{name} needs a selector and groupIds; the VPC "
+                    "resource controller ignores it",
+                )
+            )
+            return
+        bound = Binding(ns, name, pods, sas, ref)
+        for gid in dict.fromkeys(ids):
+            self.bindings.setdefault(gid, []).append(bound)
+
+    def selector(self, value: Any, ref: SourceRef) -> Selector | None:
+        if value is None:
+            return None
+        try:
+            return from_label_selector(value)
+        except LabelSelectorError as exc:
+            self.error(SourceRef(ref.file, ref.document, ref.pointer + exc.pointer), str(exc))
+            return None
+
+    def resolve_names(self) -> None:
+        """SGP entries that are group names (never ``sg-…``) bind the group of that name."""
+        for entry in list(self.bindings):
+            key = self.by_name.get(entry)
+            if not entry.startswith("sg-") and key is not None and key != entry:
+                self.bindings.setdefault(key, []).extend(self.bindings.pop(entry))
+
+    # rules --------------------------------------------------------------------------------
+    def ports(self, perm: dict[str, Any], ref: SourceRef) -> PortMatch | None:
+        raw = perm.get("IpProtocol")
+        text = str(raw).strip().lower()
+        if text in ("-1", "all"):
+            return ANY_PORTS
+        try:
+            proto = NAMED_PROTOCOLS[text] if text in NAMED_PROTOCOLS else protocol_number(int(text))
+        except ValueError:
+            self.error(
+                ref.child("IpProtocol"),
+                f"IpProtocol must be tcp, udp, icmp, icmpv6, -1 or a number, not {raw!r}",
+            )
+            return None
+        lo, hi = perm.get("FromPort"), perm.get("ToPort")
+        if proto in (1, 58):
+            if lo is None and hi is None:
+                if proto == 1:
+                    self.error(ref, "icmp needs FromPort (type) and ToPort (code)")
+                    return None
+                return (PortSpec.single(proto, icmp_ports(-1, -1)),)
+            if not (
+                isinstance(lo, int) and isinstance(hi, int) and -1 <= lo <= 255 and -1 <= hi <= 255
+            ):
+                self.error(ref.child("FromPort"), "ICMP type and code must be integers in -1..255")
+                return None
+            if lo == -1 and hi != -1:
+                self.error(ref.child("ToPort"), "all ICMP types (-1) require all codes (-1)")
+                return None
+            return (PortSpec.single(proto, icmp_ports(lo, hi)),)
+        if proto in (6, 17):
+            if not (isinstance(lo, int) and isinstance(hi, int)):
+                self.error(ref.child("FromPort"), f"{text} needs integer FromPort and ToPort")
+                return None
+            if (lo, hi) == (-1, -1):
+                return (PortSpec.single(proto),)
+            if not 0 <= lo <= hi <= 65535:
+                self.error(
+                    ref.child("FromPort"),
+                    f"port range {lo}-{hi} must satisfy 0 <= FromPort <= ToPort <= 65535",
+                )
+                return None
+            return (PortSpec.single(proto, IntervalSet.span(lo, hi)),)
+        return (PortSpec.single(proto),)  # any other protocol: ports are ignored (aws.md §2.2)
+
+    def cidr(self, text: Any, family: int, ref: SourceRef) -> str | None:
+        try:
+            net = ipaddress.ip_network(str(text).strip(), strict=False)  # AWS canonicalises
+        except ValueError:
+            self.error(ref, f"{text!r} is not a CIDR")
+            return None
+        if net.version != family:
+            self.error(ref, f"{text} is not an IPv{family} CIDR")
+            return None
+        return str(net)
+
+    def group_peers(self, pair: dict[str, Any], ref: SourceRef) -> list[Peer]:
+        key = pair.get("GroupId")
+        if not key:
+            name = pair.get("GroupName")
+            if not name:
+                self.error(ref, "a group pair needs GroupId or GroupName")
+                return []
+            key = self.by_name.get(str(name), str(name))
+        return self.members(str(key), ref)
+
+    def members(self, key: str, ref: SourceRef) -> list[Peer]:
+        bindings = self.bindings.get(key, [])
+        if not bindings:
+            self.loss(
+                Effect.INVENTORY_DEPENDENT,
+                Feature.SECURITY_GROUP,
+                ref,
+                f"no SecurityGroupPolicy binds {key}: the reference matches only the "
+                "endpoints an inventory lists with that group",
+            )
+            return [Peer(security_group=key)]
+        return [b.peer() for b in bindings]
+
+    def rule(self, perm: Any, ref: SourceRef) -> Rule | None:
+        if not isinstance(perm, dict):
+            self.error(ref, "an IpPermission must be a mapping")
+            return None
+        ports = self.ports(perm, ref)
+        peers: list[Peer] = []
+        cover = IPSet.empty()
+        for key, cidr_key, family in (("IpRanges", "CidrIp", 4), ("Ipv6Ranges", "CidrIpv6", 6)):
+            for k, item in enumerate(perm.get(key) or []):
+                cidr = self.cidr((item or {}).get(cidr_key), family, ref.child(key, k, cidr_key))
+                if cidr is not None:
+                    peers.append(Peer(ip=IpMatch((cidr,))))
+                    cover |= IPSet.from_cidr(cidr)
+        for k, item in enumerate(perm.get("PrefixListIds") or []):
+            self.loss(
+                Effect.NARROWED,
+                Feature.IPBLOCK,
+                ref.child("PrefixListIds", k),
+                f"prefix list {(item or {}).get('PrefixListId')} has no entries in the "
+                "document; its source was dropped",
+            )
+        for k, pair in enumerate(perm.get("UserIdGroupPairs") or []):
+            peers.extend(self.group_peers(pair or {}, ref.child("UserIdGroupPairs", k)))
+        if ports is None or not peers:
+            return None
+        # 0.0.0.0/0 and ::/0 together hold every address any endpoint can have.
+        match: PeerMatch = ANY_PEER if cover == IPSet.all() else tuple(dict.fromkeys(peers))
+        return Rule(Action.ALLOW, match, ports, source=ref)
+
+    def rules(
+        self, perms: list[tuple[dict[str, Any], SourceRef]] | None, ref: SourceRef
+    ) -> Governed:
+        if perms is None:
+            return Governed((Rule(Action.ALLOW, ANY_PEER, ANY_PORTS, source=ref),), True)
+        out = [self.rule(perm, pref) for perm, pref in perms]
+        return Governed(tuple(r for r in out if r is not None), True)
+
+    def policies(self) -> list[Policy]:
+        out: list[Policy] = []
+        for group in self.groups:
+            ingress = self.rules(group.ingress, group.ref)
+            egress = self.rules(group.egress, group.ref)
+            labels = ((GROUP_LABEL, group.key), (GROUP_NAME_LABEL, group.label))
+            bindings = self.bindings.get(group.key, [])
+            if not bindings:
+                self.loss(
+                    Effect.INVENTORY_DEPENDENT,
+                    Feature.SECURITY_GROUP,
+                    group.ref,
+                    f"no SecurityGroupPolicy binds {group.key}: it governs only the "
+                    "endpoints an inventory lists with it",
+                )
+                out.append(
+                    Policy(
+                        PolicyId(FORMAT, None, group.label),
+                        Subject(None, security_group=group.key),
+                        ingress,
+                        egress,
+                        DEFAULT_TIER,
+                        KUBERNETES_POLICY_ORDER,
+                        Layer.CLOUD,
+                        labels,
+                        group.ref,
+                    )
+                )
+            for b in bindings:
+                subject = Subject(b.namespace, b.pods or All(), service_accounts=b.service_accounts)
+                out.append(
+                    Policy(
+                        PolicyId(FORMAT, b.namespace, f"{group.label}.{b.name}"),
+                        subject,
+                        ingress,
+                        egress,
+                        DEFAULT_TIER,
+                        KUBERNETES_POLICY_ORDER,
+                        Layer.CLOUD,
+                        labels,
+                        group.ref,
+                    )
+                )
+        return out
+
+
+class AwsSecurityGroupTranslator:
+    """EC2 security groups (describe JSON, CloudFormation) with EKS SecurityGroupPolicies."""
+
+    name: ClassVar[str] = FORMAT
+    aliases: ClassVar[tuple[str, ...]] = ()
+    capabilities: ClassVar[dict[str, str]] = {
+        "read": "exact for CIDR, port, protocol and SGP-bound group rules; prefix lists dropped",
+        Feature.IPBLOCK_EXCEPT.value: "exact: CIDR splitting (quota-split across groups)",
+        Feature.SECURITY_GROUP.value: "via SecurityGroupPolicy bindings; unbound: inventory-dependent",
+        Feature.NAMED_PORT.value: "inventory-dependent: resolved per destination pod",
+        Feature.PROTOCOL.value: "SCTP port constraints widened (protocol 132 has no ports)",
+        Feature.NAMESPACE_SELECTOR.value: "inventory-dependent: one SGP per matching namespace",
+        Feature.SERVICE_ACCOUNT.value: "label selectors exact (SGP); names dropped",
+        Feature.DENY_ACTION.value: "exact when nothing after it could allow; else dropped (widened)",
+        Feature.L7_HTTP.value: "lossy: widened to L4",
+    }
+
+    def accepts(self, doc: Document) -> bool:
+        return is_binding(doc) or is_describe(doc.data) or is_template(doc.data)
+
+    def to_canonical(self, docs: Sequence[Document]) -> Translation[PolicySet]:
+        from polyfence.translators._aws_cfn import template_groups
+
+        reader = _Reader()
+        templates = []
+        for doc in docs:
+            if is_binding(doc):
+                reader.binding(doc)
+            elif is_describe(doc.data):
+                reader.describe(doc)
+            elif is_template(doc.data):
+                templates.append(doc)
+        for doc in templates:
+            groups, losses, problems = template_groups(doc)
+            reader.losses.extend(losses)
+            reader.problems.extend(problems)
+            for group in groups:
+                reader.add_group(group)
+        reader.resolve_names()
+        policies = reader.policies()
+        if reader.problems:
+            raise InputError(reader.problems)
+        return Translation(
+            PolicySet(tuple(policies)), FidelityReport(FORMAT, "canonical", tuple(reader.losses))
+        )
+
+    def from_canonical(
+        self, policies: PolicySet, options: RenderOptions = _DEFAULT_OPTIONS
+    ) -> Translation[list[dict[str, Any]]]:
+        from polyfence.translators.aws_sg_writer import write
+
+        docs, losses = write(policies, options)
+        return Translation(docs, FidelityReport("canonical", FORMAT, tuple(losses)))
