@@ -11,6 +11,7 @@ import datetime as dt
 import fnmatch
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from functools import cached_property
 
 from polyfence.api import Bundle
@@ -18,7 +19,7 @@ from polyfence.compliance.config import AuditConfig
 from polyfence.compliance.model import ConnectionEvidence, ObjectRef
 from polyfence.inventory import Endpoint
 from polyfence.model.document import Document
-from polyfence.model.policy import Direction, Governed, Policy, Rule
+from polyfence.model.policy import NOT_GOVERNED, Direction, Governed, Policy, Rule
 from polyfence.model.ports import protocol_name
 from polyfence.semantics.connset import EMPTY, ConnSet
 from polyfence.semantics.engine import Connectivity, EndpointClass, Universe, iter_bits
@@ -78,7 +79,9 @@ class AuditContext:
         self.inputs = tuple(inputs)
         self.today = today or dt.date.today()
         self.baseline = baseline
-        self.inventory = bundle.inventory
+        # The internet is every address outside the cluster: declared ExternalAddresses name
+        # some of them, they do not bound it.
+        self.inventory = replace(bundle.inventory, external=IPSet.all())
         self.policies = bundle.policies
         self._documents = {
             (d.source.file, d.source.document, d.source.pointer): d for d in bundle.documents
@@ -193,7 +196,11 @@ class AuditContext:
             protocol_name(protocol),
             port,
             "allowed" if v.allowed else "denied",
-            tuple(str(s) for s in v.steps),
+            tuple(str(s) for s in v.steps)
+            or (
+                "no policy of any format selects either endpoint: the connection is "
+                + ("allowed by default" if v.allowed else "denied"),
+            ),
         )
 
     def deciding_objects(self, evidence: ConnectionEvidence) -> tuple[ObjectRef, ...]:
@@ -222,6 +229,15 @@ class AuditContext:
     @cached_property
     def matrix(self) -> dict[tuple[int, int], ConnSet]:
         return self.connectivity.matrix()
+
+    @cached_property
+    def ingress_matrix(self) -> dict[tuple[int, int], ConnSet]:
+        """What each destination's ingress policies accept, whatever the sources' egress says:
+        the exposure a server's own policies give it."""
+        accepting = self.policies.with_policies(
+            replace(p, egress=NOT_GOVERNED) for p in self.policies
+        )
+        return Connectivity(self.universe, accepting).matrix()
 
     @cached_property
     def matcher(self) -> Matcher:

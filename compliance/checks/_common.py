@@ -29,6 +29,8 @@ def selects_everything(selector: Selector | None) -> bool:
 
 def peer_breadth(peer: Peer, broad_prefix: int = 0) -> str | None:
     """Why a peer is broad ("every pod in every namespace", "0.0.0.0/0" …), or None."""
+    if peer == Peer():  # an all-None peer matches anything (e.g. Cilium `fromEntities: [all]`)
+        return "every peer (no constraint)"
     if peer.entity in (Entity.ALL, Entity.WORLD):
         return f"the {peer.entity.value!r} entity"
     ipset = peer.ipset()

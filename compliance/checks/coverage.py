@@ -4,6 +4,7 @@ default deny really denies (computed, never taken from a policy's name)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 from polyfence.compliance.checks._common import MAX_EXPLAINED, explained, names
 from polyfence.compliance.context import AuditContext
@@ -17,8 +18,9 @@ from polyfence.compliance.model import (
     outcome,
 )
 from polyfence.inventory import Endpoint
-from polyfence.model.policy import Direction, Governed, Policy
+from polyfence.model.policy import NOT_GOVERNED, Direction, Governed, Policy
 from polyfence.semantics.connset import FULL
+from polyfence.semantics.engine import Connectivity
 
 
 def _covers_namespace(ctx: AuditContext, policy: Policy, namespace: str) -> bool:
@@ -104,10 +106,21 @@ def _isolated(ctx: AuditContext, ep: Endpoint, direction: Direction) -> list[Pol
 
 
 def _fully_open(ctx: AuditContext, direction: Direction) -> dict[int, int]:
-    """Per pod class: how many other pod classes it exchanges every connection with."""
+    """Per pod class: how many other pod classes its own ``direction`` policies accept every
+    connection with.
+
+    Computed on that direction alone (the other direction's policies left out): an ingress
+    allow-all neutralises a default deny whatever the peers' egress policies happen to allow
+    today, so a deny-all egress elsewhere must not hide it.
+    """
+    other = Direction.EGRESS if direction is Direction.INGRESS else Direction.INGRESS
+    one_way = ctx.policies.with_policies(
+        replace(p, **{other.value: NOT_GOVERNED}) for p in ctx.policies
+    )
+    matrix = Connectivity(ctx.universe, one_way).matrix()
     counts: dict[int, int] = defaultdict(int)
     pods = ctx.universe.pod_bits
-    for (s, d), conns in ctx.matrix.items():
+    for (s, d), conns in matrix.items():
         if s == d or conns != FULL or not (pods >> s & 1 and pods >> d & 1):
             continue
         counts[d if direction is Direction.INGRESS else s] += 1
@@ -154,7 +167,7 @@ def _default_deny(ctx: AuditContext, direction: Direction) -> list[Finding]:
             continue
         evidence = []
         sample = (not_isolated or neutralised)[0]
-        other = _other_pod(ctx, sample)
+        other = _other_pod(ctx, sample, direction)
         if other is not None:
             src, dst = (other, sample) if direction is Direction.INGRESS else (sample, other)
             conns = ctx.allowed(ctx.class_of(src), ctx.class_of(dst))
@@ -184,16 +197,16 @@ def _default_deny(ctx: AuditContext, direction: Direction) -> list[Finding]:
     return findings
 
 
-def _other_pod(ctx: AuditContext, ep: Endpoint) -> Endpoint | None:
-    """A pod of another namespace if there is one (the witness of lateral movement)."""
-    fallback = None
-    for other in ctx.inventory.pods:
-        if other is ep or other.host_network:
-            continue
-        if other.namespace != ep.namespace:
+def _other_pod(ctx: AuditContext, ep: Endpoint, direction: Direction) -> Endpoint | None:
+    """A pod of another namespace if there is one (the witness of lateral movement), preferring
+    one whose connection with ``ep`` the policies allow (so the witness shows the gap)."""
+    others = [o for o in ctx.inventory.pods if o is not ep and not o.host_network]
+    others.sort(key=lambda o: o.namespace == ep.namespace)  # stable: other namespaces first
+    for other in others:
+        src, dst = (other, ep) if direction is Direction.INGRESS else (ep, other)
+        if ctx.allowed(ctx.class_of(src), ctx.class_of(dst)):
             return other
-        fallback = fallback or other
-    return fallback
+    return others[0] if others else None
 
 
 @check(

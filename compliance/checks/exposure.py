@@ -21,7 +21,7 @@ from polyfence.compliance.model import (
 )
 from polyfence.inventory import Endpoint, Service
 from polyfence.model.ports import protocol_name
-from polyfence.semantics.connset import EMPTY, ConnSet
+from polyfence.semantics.connset import EMPTY, FULL, ConnSet
 from polyfence.semantics.engine import EndpointClass
 from polyfence.semantics.intervals import IntervalSet, IPSet
 
@@ -180,7 +180,11 @@ def k09_internet_ingress(ctx: AuditContext) -> CheckOutcome:
 
 
 def _ports_text(conns: ConnSet) -> str:
+    if conns == FULL:
+        return "all traffic"
     parts = [f"{proto} {ports}" for proto, ports in conns.by_protocol().items() if ports]
+    if len(parts) > 4:
+        parts = [*parts[:3], f"{len(parts) - 3} more protocols"]
     return "; ".join(parts) or "nothing"
 
 
@@ -396,7 +400,9 @@ def k12_control_plane(ctx: AuditContext) -> CheckOutcome:
     Severity.MEDIUM,
     Level.SEMANTIC,
     "Administrative and data-store ports (SSH, RDP, Docker, databases, caches, search) that every "
-    "pod of the cluster may reach give lateral movement a foothold (PCI DSS 1.2.5, NIST CM-7).",
+    "pod of the cluster may reach give lateral movement a foothold (PCI DSS 1.2.5, NIST CM-7). "
+    "Judged by what the server's own ingress policies accept: clients' egress policies change "
+    "without the server's owner.",
     "Allow the sensitive port only from the clients that need it (pod and namespace selectors).",
 )
 def k15_sensitive_ports(ctx: AuditContext) -> CheckOutcome:
@@ -425,7 +431,7 @@ def k15_sensitive_ports(ctx: AuditContext) -> CheckOutcome:
             listening[idx] = sorted(set(listening.get(idx, []) + ports))
     if not listening:
         return CheckOutcome(Status.PASS, "no in-scope workload declares a sensitive container port")
-    for (s, d), conns in ctx.matrix.items():
+    for (s, d), conns in ctx.ingress_matrix.items():
         if d in listening and s != d and pod_bits >> s & 1:
             for proto, port in listening[d]:
                 if conns.contains(proto, port):

@@ -8,6 +8,7 @@ from polyfence.compliance.model import (
     CheckOutcome,
     Finding,
     Level,
+    ObjectRef,
     Severity,
     Status,
     check,
@@ -17,6 +18,55 @@ from polyfence.model.policy import Action, Governed, Policy
 from polyfence.semantics.engine import Connectivity
 
 REDUNDANCY_LIMIT = 150  # policies; above it, one engine run per policy costs too much
+# Policy documents a reader turns into one IR policy or more whenever they govern a direction.
+_READ_KINDS = frozenset(
+    {
+        ("networking.k8s.io", "NetworkPolicy"),
+        ("projectcalico.org", "NetworkPolicy"),
+        ("projectcalico.org", "GlobalNetworkPolicy"),
+        ("cilium.io", "CiliumNetworkPolicy"),
+        ("cilium.io", "CiliumClusterwideNetworkPolicy"),
+    }
+)
+
+
+def _inert_documents(ctx: AuditContext) -> list[Finding]:
+    """Policy documents that produced no policy at all and no read loss explaining why: they
+    govern no direction (Cilium `ingress: []` or a rule-less section), so they change nothing."""
+    info = k17_ineffective_policies.info
+    produced = {(p.source.file, p.source.document) for p in ctx.policies if p.source is not None}
+    explained = {
+        (loss.source.file, loss.source.document)
+        for loss in ctx.bundle.read_losses
+        if loss.source is not None
+    }
+    out = []
+    for doc in ctx.bundle.documents:
+        group = (doc.api_version or "").split("/", 1)[0]
+        group = "projectcalico.org" if group == "crd.projectcalico.org" else group
+        if (group, doc.kind) not in _READ_KINDS or not isinstance(doc.data, dict):
+            continue
+        where = (doc.source.file, doc.source.document)
+        if where in produced or where in explained:
+            continue
+        meta = doc.data.get("metadata") or {}
+        ns = meta.get("namespace") if doc.kind in ("NetworkPolicy", "CiliumNetworkPolicy") else None
+        if doc.kind in ("NetworkPolicy", "CiliumNetworkPolicy"):
+            ns = str(ns or "default")
+            if not ctx.in_scope_ns(ns):
+                continue
+        name = str(meta.get("name") or "")
+        src = doc.source
+        ref = ObjectRef(str(doc.kind), ns, name, src.file, src.document, src.pointer)
+        resource = f"{doc.kind}/{ns}/{name}" if ns else f"{doc.kind}/{name}"
+        out.append(
+            Finding(info.id, Status.FAIL, info.severity, resource,
+                    f"{doc.kind} {resource.split('/', 1)[1]} governs neither ingress nor egress "
+                    "(an empty section such as Cilium `ingress: []` applies to nothing): it "
+                    "changes nothing",
+                    (ref,), observed="no direction governed", key=resource)
+        )  # fmt: skip
+    return out
 
 
 def _resource(ctx: AuditContext, policy: Policy) -> str:
@@ -70,6 +120,7 @@ def k17_ineffective_policies(ctx: AuditContext) -> CheckOutcome:
             continue
         if _has_allow(policy):
             candidates.append(policy)
+    findings.extend(_inert_documents(ctx))
     detail = ""
     if ctx.has_workloads and candidates:
         if len(ctx.policies) > REDUNDANCY_LIMIT:
