@@ -374,7 +374,8 @@ def k12_control_plane(ctx: AuditContext) -> CheckOutcome:
                                         f"workloads of {ns} cannot reach control-plane ports or kube-system"))  # fmt: skip
             continue
         ep, dst_cls, conns = hits[0]
-        dst = dst_cls.members[0]
+        # a class may hold DNS pods too (same labels as far as policies tell): name another
+        dst = next((m for m in dst_cls.members if not _is_dns(m)), dst_cls.members[0])
         ev = explained(ctx, budget, ep, dst, conns)
         findings.append(
             Finding(
@@ -444,7 +445,7 @@ def k15_sensitive_ports(ctx: AuditContext) -> CheckOutcome:
         for proto, port in listening.get(idx, []):
             srcs = sources.get((idx, (proto, port)), set())
             reached_ns = {ns_of[s] for s in srcs if s in ns_of}
-            everyone = others > 0 and len(srcs) >= others
+            everyone = others > 1 and len(srcs) >= others  # one other pod is no "cluster"
             every_ns = len(all_ns) > 1 and reached_ns >= all_ns - {ep.namespace}
             label = f"{protocol_name(proto)}/{port}"
             if everyone or every_ns:

@@ -14,7 +14,7 @@ from polyfence.compliance.model import (
     check,
     outcome,
 )
-from polyfence.model.policy import Action, Governed, Policy
+from polyfence.model.policy import Action, Governed, Layer, Policy
 from polyfence.semantics.engine import Connectivity
 
 REDUNDANCY_LIMIT = 150  # policies; above it, one engine run per policy costs too much
@@ -111,14 +111,16 @@ def k17_ineffective_policies(ctx: AuditContext) -> CheckOutcome:
                         (ref,), observed="no direction governed", key=str(policy.id))
             )  # fmt: skip
             continue
-        if ctx.has_workloads and not any(ctx.matcher.selects(policy.subject, e) for e in pods):
+        dangling = not any(ctx.matcher.selects(policy.subject, e) for e in pods)
+        # a security group no pod carries may still guard instances outside the cluster
+        if ctx.has_workloads and dangling and policy.layer is not Layer.CLOUD:
             findings.append(
                 Finding(info.id, Status.FAIL, info.severity, _resource(ctx, policy),
                         f"{ref.kind} {policy.id} selects no workload in the input (dangling)",
                         (ref,), observed="0 workloads selected", key=str(policy.id))
             )  # fmt: skip
             continue
-        if _has_allow(policy):
+        if _has_allow(policy) and not dangling:
             candidates.append(policy)
     findings.extend(_inert_documents(ctx))
     detail = ""

@@ -18,7 +18,7 @@ from polyfence.compliance.model import (
     check,
     outcome,
 )
-from polyfence.model.policy import Policy
+from polyfence.model.policy import Layer, Policy
 
 
 def _resource(ctx: AuditContext, policy: Policy) -> str:
@@ -27,6 +27,10 @@ def _resource(ctx: AuditContext, policy: Policy) -> str:
 
 
 def _in_scope(ctx: AuditContext, policy: Policy) -> bool:
+    """Cluster policies of in-scope namespaces; security groups have checks of their own
+    (NSEG-A01…A07): AWS's default allow-all egress is not an override of pod isolation."""
+    if policy.layer is Layer.CLOUD:
+        return False
     ns = policy.id.namespace
     return ns is None or ctx.in_scope_ns(ns)
 
