@@ -48,6 +48,7 @@ CASES = (
     ("connectivity", "conn-small"),
     ("connectivity", "conn-large"),
     ("compare", "conn-large"),
+    ("audit", "conn-large"),
 )
 
 
@@ -229,7 +230,45 @@ def case_compare(data: Path, rec: _Recorder) -> None:
     rec.add("class pairs compared", cmp.pairs_compared, "pairs")
 
 
-CASE_FUNCS = {"convert": case_convert, "connectivity": case_connectivity, "compare": case_compare}
+def case_audit(data: Path, rec: _Recorder) -> None:
+    """Every framework on the whole cluster, with zones on half of the namespaces."""
+    from polyfence import api
+    from polyfence.compliance.config import parse_config
+    from polyfence.model.provenance import SourceRef
+
+    bundle = rec.phase(
+        "api.load (policies + cluster)",
+        lambda: api.load([str(data / "policies.yaml"), str(data / "cluster.yaml")]),
+    )
+    namespaces = sorted({p.namespace for p in bundle.inventory.pods if p.namespace})
+    config = parse_config(
+        {
+            "zones": [
+                {"name": "restricted", "namespaces": namespaces[: len(namespaces) // 2]},
+                {"name": "cde", "namespaces": namespaces[-2:], "sensitive": True},
+            ],
+            "forbidden_flows": [{"from": "*", "to": "zone:cde", "except": [f"{namespaces[0]}/*"]}],
+            "approved_flows": [{"from": "zone:restricted", "to": "zone:restricted"}],
+        },
+        SourceRef("audit.yaml"),
+    )
+    rec.add("pods", len(bundle.inventory.pods), "pods")
+    rec.add("policies", len(bundle.policies.policies), "policies")
+    report = rec.phase("api.audit (all frameworks)", lambda: api.audit(bundle, config=config))
+    summary = report.data["summary"]
+    rec.add("checks failed", summary["checks"]["fail"], "checks")
+    rec.add("findings", sum(len(c["findings"]) for c in report.data["checks"]), "findings")
+    for fmt in ("json", "html", "sarif"):
+        text = rec.phase(f"render {fmt}", lambda fmt=fmt: report.render(fmt))
+        rec.add(f"{fmt} size", len(text) / 2**20, "MiB")
+
+
+CASE_FUNCS = {
+    "convert": case_convert,
+    "connectivity": case_connectivity,
+    "compare": case_compare,
+    "audit": case_audit,
+}
 
 
 def child(kind: str, data: Path, traced: bool) -> int:

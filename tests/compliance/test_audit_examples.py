@@ -10,12 +10,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.validators import validator_for
 
 from polyfence import api
 from polyfence.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = sorted(p for p in (ROOT / "examples" / "audits").iterdir() if (p / "expected.yaml").exists())
+SCENARIOS = sorted(
+    p for p in (ROOT / "examples" / "audits").iterdir() if (p / "expected.yaml").exists()
+)
 SCHEMA = json.loads((ROOT / "schemas" / "report.schema.json").read_text())
 
 
@@ -55,9 +58,31 @@ def test_scenario_cli_gate_and_rerender(scenario: Path, tmp_path: Path) -> None:
     expected = yaml.safe_load((scenario / "expected.yaml").read_text())
     out = tmp_path / "report.json"
     args = ["audit", str(scenario / "cluster"), "--config", str(scenario / "audit.yaml")]
-    result = CliRunner().invoke(cli, [*args, "--format", "json", "-o", str(out), "--fail-on", "low", "-q"])
+    result = CliRunner().invoke(
+        cli, [*args, "--format", "json", "-o", str(out), "--fail-on", "low", "-q"]
+    )
     assert result.exit_code == (4 if expected.get("failing") else 0), result.stderr
     html = tmp_path / "report.html"
     again = CliRunner().invoke(cli, ["report", str(out), "--format", "html", "-o", str(html)])
     assert again.exit_code == 0, again.stderr
     assert 'id="findings"' in html.read_text()
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
+def test_scenario_renders_every_format(scenario: Path, shared: Path) -> None:
+    report = api.audit([str(scenario / "cluster")], config=str(scenario / "audit.yaml"))
+    sarif_schema = json.loads(
+        (shared / "upstream-schemas" / "sarif" / "sarif-schema-2.1.0.json").read_text()
+    )
+    sarif = json.loads(report.render("sarif"))
+    validator_for(sarif_schema)(sarif_schema).validate(sarif)  # the schema names its draft
+    results = sarif["runs"][0]["results"]
+    unwaived = sum(
+        1
+        for c in report.data["checks"]
+        for f in c["findings"]
+        if f["status"] == "fail" and not f["waiver"]
+    )
+    assert sum(1 for r in results if not r.get("suppressions")) == unwaived
+    for fmt in ("md", "junit", "csv", "html"):
+        assert report.render(fmt)
