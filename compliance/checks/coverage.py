@@ -113,9 +113,11 @@ def _fully_open(ctx: AuditContext, direction: Direction) -> dict[int, int]:
     allow-all neutralises a default deny whatever the peers' egress policies happen to allow
     today, so a deny-all egress elsewhere must not hide it.
     """
-    other = Direction.EGRESS if direction is Direction.INGRESS else Direction.INGRESS
     one_way = ctx.policies.with_policies(
-        replace(p, **{other.value: NOT_GOVERNED}) for p in ctx.policies
+        replace(p, egress=NOT_GOVERNED)
+        if direction is Direction.INGRESS
+        else replace(p, ingress=NOT_GOVERNED)
+        for p in ctx.policies
     )
     matrix = Connectivity(ctx.universe, one_way).matrix()
     counts: dict[int, int] = defaultdict(int)
