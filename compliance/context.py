@@ -271,13 +271,25 @@ class AuditContext:
         return self.matrix.get((src.index, dst.index), EMPTY)
 
     def governing(self, endpoint: Endpoint, direction: Direction) -> list[Policy]:
-        """The policies (any layer, any format) that govern an endpoint in a direction."""
-        return [
-            p
-            for p in self.policies
-            if isinstance(p.direction(direction), Governed)
-            and self.matcher.selects(p.subject, endpoint)
-        ]
+        """The policies (any layer, any format) that govern an endpoint in a direction.
+
+        Computed once per endpoint class: its members are the endpoints no policy tells apart.
+        """
+        key = (self.class_of(endpoint).index, direction)
+        found = self._governing.get(key)
+        if found is None:
+            found = [
+                p
+                for p in self.policies
+                if isinstance(p.direction(direction), Governed)
+                and self.matcher.selects(p.subject, endpoint)
+            ]
+            self._governing[key] = found
+        return found
+
+    @cached_property
+    def _governing(self) -> dict[tuple[int, Direction], list[Policy]]:
+        return {}
 
     @cached_property
     def pod_class_indices(self) -> tuple[int, ...]:
