@@ -124,8 +124,16 @@ class AuditContext:
     def zones_of(self, namespace: str | None) -> tuple[str, ...]:
         if namespace is None:
             return ()
-        labels = self.inventory.namespace(namespace).labels
-        return tuple(z.name for z in self.config.zones if z.contains(namespace, labels))
+        found = self._zones.get(namespace)
+        if found is None:
+            labels = self.inventory.namespace(namespace).labels
+            found = tuple(z.name for z in self.config.zones if z.contains(namespace, labels))
+            self._zones[namespace] = found
+        return found
+
+    @cached_property
+    def _zones(self) -> dict[str, tuple[str, ...]]:
+        return {}
 
     def sensitive(self, namespace: str | None) -> bool:
         zones = set(self.zones_of(namespace))
@@ -180,10 +188,6 @@ class AuditContext:
             if doc.kind in kinds and isinstance(doc.data, dict):
                 yield doc
 
-    @cached_property
-    def _policy_index(self) -> dict[str, Policy]:
-        return {str(p.id): p for p in self.policies}
-
     def explain(
         self, src: Endpoint | str, dst: Endpoint | str, protocol: int, port: int | None
     ) -> ConnectionEvidence:
@@ -206,15 +210,22 @@ class AuditContext:
     def deciding_objects(self, evidence: ConnectionEvidence) -> tuple[ObjectRef, ...]:
         """The policies (and exact rules) named in an explanation."""
         out: list[ObjectRef] = []
-        for pol in self.policies:
-            pid = str(pol.id)
-            for step in evidence.explanation:
-                if f" policy {pid} " in step or step.endswith(f" policy {pid}"):
-                    rule = _rule_in(pol, step)
-                    ref = self.policy_ref(pol, rule)
-                    if ref not in out:
-                        out.append(ref)
+        for step in evidence.explanation:
+            if " policy " not in step:
+                continue
+            pid = step.split(" policy ", 1)[1].split(" rule ", 1)[0].split(":", 1)[0]
+            for pol in self._by_id.get(pid, ()):
+                ref = self.policy_ref(pol, _rule_in(pol, step))
+                if ref not in out:
+                    out.append(ref)
         return tuple(out)
+
+    @cached_property
+    def _by_id(self) -> dict[str, list[Policy]]:
+        out: dict[str, list[Policy]] = defaultdict(list)
+        for pol in self.policies:
+            out[str(pol.id)].append(pol)
+        return out
 
     # ---------------------------------------------------------------- engine
 
@@ -292,10 +303,21 @@ class AuditContext:
         return {}
 
     @cached_property
+    def class_representatives(self) -> tuple[Endpoint, ...]:
+        """One pod per endpoint class: what a selector decides for it, it decides for all."""
+        return tuple(
+            cls.members[0] for cls in self.universe.classes if cls.members and cls.is_pod
+        )
+
+    @cached_property
     def pod_class_indices(self) -> tuple[int, ...]:
         return tuple(iter_bits(self.universe.pod_bits))
 
     def namespace_matrix(self) -> dict[tuple[str, str], ConnSet]:
+        return self._namespace_matrix
+
+    @cached_property
+    def _namespace_matrix(self) -> dict[tuple[str, str], ConnSet]:
         """Namespace to namespace: the union of what any workload may open on any other."""
         out: dict[tuple[str, str], ConnSet] = defaultdict(lambda: EMPTY)
         classes = self.universe.classes

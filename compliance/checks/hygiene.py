@@ -97,7 +97,7 @@ def k17_ineffective_policies(ctx: AuditContext) -> CheckOutcome:
     info = k17_ineffective_policies.info
     findings: list[Finding] = []
     candidates: list[Policy] = []
-    pods = ctx.inventory.pods
+    pods = ctx.class_representatives if ctx.has_workloads else ()
     for policy in ctx.policies:
         ns = policy.id.namespace
         if ns is not None and not ctx.in_scope_ns(ns):
