@@ -362,7 +362,7 @@ def formats() -> None:
     for name in translators.names():
         tr = translators.get(name)
         summary.add_row(name, ", ".join(tr.aliases), "yes", "yes")
-    for name in ("istio", "aws"):
+    for name in ("istio",):
         summary.add_row(name, "", "planned", "planned")
     console.print(summary)
     for name in translators.names():
