@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from polyfence.compliance import checks as registry
 from polyfence.compliance.catalog import Framework, load_frameworks
 from polyfence.compliance.checks.exposure import internet_exposures
-from polyfence.compliance.context import PUBLIC, AuditContext
+from polyfence.compliance.context import AuditContext
 from polyfence.compliance.enforcement import enforcement
 from polyfence.compliance.model import CheckOutcome, Finding, Severity, Status
 from polyfence.errors import Diagnostic, InputError
@@ -160,14 +160,7 @@ def _connectivity(ctx: AuditContext) -> dict[str, Any]:
         if s in scope and d in scope
     ]
     exposures = {e.endpoint.ref: e for e in internet_exposures(ctx)}
-    public = {c.index for c in ctx.public_classes}
-    inbound: dict[int, Any] = {}
-    outbound: dict[int, Any] = {}
-    for (s, d), conns in ctx.matrix.items():
-        if s in public:
-            inbound[d] = inbound[d] | conns if d in inbound else conns
-        if d in public:
-            outbound[s] = outbound[s] | conns if s in outbound else conns
+    inbound, outbound = ctx.internet_inbound, ctx.internet_outbound
     ingress: list[dict[str, Any]] = []
     egress: list[dict[str, Any]] = []
     for ep in ctx.workloads:
@@ -340,4 +333,4 @@ def run_audit(
     return Report(data)
 
 
-__all__ = ["PUBLIC", "Report", "run_audit", "validate_report"]
+__all__ = ["Report", "run_audit", "validate_report"]

@@ -183,6 +183,13 @@ class AuditContext:
     def workload_ref(self, endpoint: Endpoint, pointer: str = "") -> ObjectRef:
         return self.object_ref(endpoint.kind, endpoint.namespace, endpoint.name, pointer)
 
+    def policy_resource(self, policy: Policy) -> str:
+        """``Kind/namespace/name``: the resource a policy finding (and its waivers) is about."""
+        ref = self.policy_ref(policy)
+        return (
+            f"{ref.kind}/{ref.namespace}/{ref.name}" if ref.namespace else f"{ref.kind}/{ref.name}"
+        )
+
     def documents_of_kind(self, *kinds: str) -> Iterator[Document]:
         for doc in self.bundle.documents:
             if doc.kind in kinds and isinstance(doc.data, dict):
@@ -278,6 +285,28 @@ class AuditContext:
             if cls.external is not None and (cls.external & PUBLIC)
         )
 
+    @cached_property
+    def _internet_traffic(self) -> tuple[dict[int, ConnSet], dict[int, ConnSet]]:
+        """Per class: what the internet may open on it, and what it may open to the internet
+        (one pass over the matrix, shared by the exposure checks and the report)."""
+        public = {c.index for c in self.public_classes}
+        inbound: dict[int, ConnSet] = {}
+        outbound: dict[int, ConnSet] = {}
+        for (s, d), conns in self.matrix.items():
+            if s in public:
+                inbound[d] = inbound[d] | conns if d in inbound else conns
+            if d in public:
+                outbound[s] = outbound[s] | conns if s in outbound else conns
+        return inbound, outbound
+
+    @property
+    def internet_inbound(self) -> dict[int, ConnSet]:
+        return self._internet_traffic[0]
+
+    @property
+    def internet_outbound(self) -> dict[int, ConnSet]:
+        return self._internet_traffic[1]
+
     def allowed(self, src: EndpointClass, dst: EndpointClass) -> ConnSet:
         return self.matrix.get((src.index, dst.index), EMPTY)
 
@@ -305,9 +334,7 @@ class AuditContext:
     @cached_property
     def class_representatives(self) -> tuple[Endpoint, ...]:
         """One pod per endpoint class: what a selector decides for it, it decides for all."""
-        return tuple(
-            cls.members[0] for cls in self.universe.classes if cls.members and cls.is_pod
-        )
+        return tuple(cls.members[0] for cls in self.universe.classes if cls.members and cls.is_pod)
 
     @cached_property
     def pod_class_indices(self) -> tuple[int, ...]:

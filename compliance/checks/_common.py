@@ -5,12 +5,12 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Iterator
 
-from polyfence.compliance.context import AuditContext, workload_matches
+from polyfence.compliance.context import PUBLIC, AuditContext, workload_matches
 from polyfence.compliance.model import ConnectionEvidence
 from polyfence.inventory import Endpoint
 from polyfence.model.peers import ANY_PEER, Entity, Peer, PeerMatch
 from polyfence.model.policy import Action, Direction, Governed, Policy, Rule
-from polyfence.model.ports import ANY_PORTS
+from polyfence.model.ports import ANY_PORTS, protocol_name
 from polyfence.model.selectors import Selector
 from polyfence.semantics.connset import ConnSet
 from polyfence.semantics.engine import EndpointClass
@@ -112,19 +112,6 @@ def party_matches_endpoint(ctx: AuditContext, party: str, endpoint: Endpoint) ->
     return workload_matches(endpoint, [party])
 
 
-def class_members(ctx: AuditContext, cls: EndpointClass, party: str) -> list[Endpoint]:
-    """Members of a pod class that a party names."""
-    return [m for m in cls.members if party_matches_endpoint(ctx, party, m)]
-
-
-def party_is_internet(ctx: AuditContext, party: str, cls: EndpointClass) -> bool:
-    return party in ("internet", "*") and cls in ctx.public_classes
-
-
-def witness_port(conns: ConnSet) -> tuple[int, int | None] | None:
-    return conns.sample()
-
-
 def explained(
     ctx: AuditContext,
     budget: list[int],
@@ -140,8 +127,6 @@ def explained(
     if budget[0] > 0:
         budget[0] -= 1
         return ctx.explain(src, dst, proto, port)
-    from polyfence.model.ports import protocol_name
-
     return ConnectionEvidence(
         src.ref if isinstance(src, Endpoint) else src,
         dst.ref if isinstance(dst, Endpoint) else dst,
@@ -154,8 +139,6 @@ def explained(
 
 def public_address(cls: EndpointClass) -> str:
     """A representative internet address of an address class."""
-    from polyfence.compliance.context import PUBLIC
-
     block = (cls.external or IPSet.empty()) & PUBLIC
     cidrs = block.to_cidrs()
     return cidrs[0].split("/")[0] if cidrs else str(cls.representative)

@@ -21,7 +21,6 @@ from polyfence.compliance.model import (
 )
 from polyfence.model.peers import ANY_PEER
 from polyfence.model.policy import Action, Direction, Governed, Layer, Policy, Rule
-from polyfence.model.ports import protocol_name
 from polyfence.semantics.connset import FULL, ConnSet
 from polyfence.semantics.engine import Connectivity
 from polyfence.semantics.intervals import IntervalSet, IPSet
@@ -361,4 +360,4 @@ def a08_tier_reachability(ctx: AuditContext) -> CheckOutcome:
     )  # fmt: skip
 
 
-__all__ = ["groups", "protocol_name"]
+__all__ = ["groups"]

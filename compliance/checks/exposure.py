@@ -10,7 +10,6 @@ from polyfence.compliance.checks._common import MAX_EXPLAINED, explained, names,
 from polyfence.compliance.context import AuditContext, workload_matches
 from polyfence.compliance.model import (
     CheckOutcome,
-    ConnectionEvidence,
     Finding,
     Level,
     ObjectRef,
@@ -85,11 +84,7 @@ def internet_exposures(ctx: AuditContext) -> list[Exposure]:
     """Workloads the internet can open connections to through a publishing path."""
     if not ctx.has_workloads:
         return []
-    inbound: dict[int, ConnSet] = defaultdict(lambda: EMPTY)
-    for pub in ctx.public_classes:
-        for (s, d), conns in ctx.matrix.items():
-            if s == pub.index:
-                inbound[d] = inbound[d] | conns
+    inbound = ctx.internet_inbound
     backends = _ingress_backends(ctx)
     out = []
     for ep in ctx.inventory.pods:
@@ -483,4 +478,4 @@ def k15_sensitive_ports(ctx: AuditContext) -> CheckOutcome:
     )
 
 
-__all__ = ["ConnectionEvidence", "Exposure", "internet_exposures"]
+__all__ = ["Exposure", "internet_exposures"]

@@ -69,11 +69,6 @@ def _inert_documents(ctx: AuditContext) -> list[Finding]:
     return out
 
 
-def _resource(ctx: AuditContext, policy: Policy) -> str:
-    ref = ctx.policy_ref(policy)
-    return f"{ref.kind}/{ref.namespace}/{ref.name}" if ref.namespace else f"{ref.kind}/{ref.name}"
-
-
 def _has_allow(policy: Policy) -> bool:
     return any(
         isinstance(rules, Governed) and any(r.action is Action.ALLOW for r in rules.rules)
@@ -106,7 +101,7 @@ def k17_ineffective_policies(ctx: AuditContext) -> CheckOutcome:
         ref = ctx.policy_ref(policy)
         if not governed:
             findings.append(
-                Finding(info.id, Status.FAIL, info.severity, _resource(ctx, policy),
+                Finding(info.id, Status.FAIL, info.severity, ctx.policy_resource(policy),
                         f"{ref.kind} {policy.id} governs neither ingress nor egress (it changes nothing)",
                         (ref,), observed="no direction governed", key=str(policy.id))
             )  # fmt: skip
@@ -115,7 +110,7 @@ def k17_ineffective_policies(ctx: AuditContext) -> CheckOutcome:
         # a security group no pod carries may still guard instances outside the cluster
         if ctx.has_workloads and dangling and policy.layer is not Layer.CLOUD:
             findings.append(
-                Finding(info.id, Status.FAIL, info.severity, _resource(ctx, policy),
+                Finding(info.id, Status.FAIL, info.severity, ctx.policy_resource(policy),
                         f"{ref.kind} {policy.id} selects no workload in the input (dangling)",
                         (ref,), observed="0 workloads selected", key=str(policy.id))
             )  # fmt: skip
@@ -136,7 +131,7 @@ def k17_ineffective_policies(ctx: AuditContext) -> CheckOutcome:
                 if Connectivity(ctx.universe, rest).matrix() == base:
                     ref = ctx.policy_ref(policy)
                     findings.append(
-                        Finding(info.id, Status.FAIL, info.severity, _resource(ctx, policy),
+                        Finding(info.id, Status.FAIL, info.severity, ctx.policy_resource(policy),
                                 f"{ref.kind} {policy.id} is redundant: removing it changes no connection",
                                 (ref,), observed="no effect", key=str(policy.id))
                     )  # fmt: skip

@@ -21,11 +21,6 @@ from polyfence.compliance.model import (
 from polyfence.model.policy import Layer, Policy
 
 
-def _resource(ctx: AuditContext, policy: Policy) -> str:
-    ref = ctx.policy_ref(policy)
-    return f"{ref.kind}/{ref.namespace}/{ref.name}" if ref.namespace else f"{ref.kind}/{ref.name}"
-
-
 def _in_scope(ctx: AuditContext, policy: Policy) -> bool:
     """Cluster policies of in-scope namespaces; security groups have checks of their own
     (NSEG-A01…A07): AWS's default allow-all egress is not an override of pod isolation."""
@@ -58,7 +53,7 @@ def k06_allow_all_rules(ctx: AuditContext) -> CheckOutcome:
             ref = ctx.policy_ref(policy, rule)
             findings.append(
                 Finding(
-                    info.id, Status.FAIL, info.severity, _resource(ctx, policy),
+                    info.id, Status.FAIL, info.severity, ctx.policy_resource(policy),
                     f"{ref.kind} {policy.id} allows {direction.value} from/to {why} on every "
                     f"port and protocol ({direction.value} rule {index})",
                     (ref,), observed=f"{why}, all ports", expected="named peers and ports",
@@ -100,7 +95,7 @@ def k16_ports_specified(ctx: AuditContext) -> CheckOutcome:
             ref = ctx.policy_ref(policy, rule)
             findings.append(
                 Finding(
-                    info.id, Status.FAIL, info.severity, _resource(ctx, policy),
+                    info.id, Status.FAIL, info.severity, ctx.policy_resource(policy),
                     f"{ref.kind} {policy.id} {direction.value} rule {index} allows every port "
                     f"to {why}",
                     (ref,), observed="all ports", expected="explicit protocol and ports",
