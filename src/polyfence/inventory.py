@@ -8,7 +8,7 @@ Pods). Selectors are never resolved here; the engine matches them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -18,6 +18,11 @@ from polyfence.model.ports import protocol_number
 from polyfence.semantics.intervals import IPSet, parse_cidr
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+MESH_ROOT_NAMESPACE = "istio-system"  # Istio's default root namespace (mesh-wide configuration)
+MTLS_MODES = ("STRICT", "PERMISSIVE", "DISABLE")
+# Istio protocol selection: Service port names / appProtocols that declare a non-HTTP protocol.
+# Other ports are HTTP or sniffed (Istio detects HTTP on undeclared ports), so may carry HTTP.
+_OPAQUE_PROTOCOLS = frozenset({"tcp", "tls", "https", "mongo", "mysql", "redis", "udp"})
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
 INVENTORY_KINDS = frozenset(
     {
@@ -28,6 +33,7 @@ INVENTORY_KINDS = frozenset(
         "ServiceAccount",
         "ExternalAddresses",
         "DNSRecords",
+        "PeerAuthentication",
         *WORKLOAD_KINDS,
     }
 )
@@ -64,6 +70,12 @@ class Endpoint:
     # Cloud firewall groups on the endpoint's interface (AWS security group ids), when a cloud
     # inventory says so; rules referencing a group match the endpoints that carry it.
     security_groups: tuple[str, ...] = ()
+    # Service mesh: whether a proxy (Istio sidecar or ztunnel) handles the pod's inbound TCP,
+    # the peer-authentication mode that applies to it (None: the profile's default), and the
+    # container ports a Service declares as non-HTTP (Istio then treats them as plain TCP).
+    mesh: bool = False
+    mtls: str | None = None
+    opaque_ports: tuple[int, ...] = ()
 
     @property
     def is_pod(self) -> bool:
@@ -89,6 +101,7 @@ class ServicePort:
     port: int
     target: int | str | None = None  # targetPort: number, container port name, or same as port
     node_port: int | None = None
+    opaque: bool = False  # declared non-HTTP by name or appProtocol (Istio protocol selection)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,11 +260,7 @@ def _declared_ports(pod_spec: Mapping[str, Any], key: str = "hostPort") -> tuple
         if not isinstance(container, dict):
             continue
         for port in container.get("ports") or []:
-            if (
-                isinstance(port, dict)
-                and isinstance(port.get(key), int)
-                and port[key]
-            ):
+            if isinstance(port, dict) and isinstance(port.get(key), int) and port[key]:
                 try:
                     proto = protocol_number(port.get("protocol") or "TCP")
                 except ValueError:
@@ -271,12 +280,14 @@ def _service_ports(spec: Mapping[str, Any]) -> tuple[ServicePort, ...]:
             continue
         target = port.get("targetPort")
         node_port = port.get("nodePort")
+        declared = str(port.get("appProtocol") or port.get("name") or "").lower()
         out.append(
             ServicePort(
                 proto,
                 int(port["port"]),
                 target if isinstance(target, int | str) else None,
                 node_port if isinstance(node_port, int) else None,
+                declared.split("-", 1)[0] in _OPAQUE_PROTOCOLS,
             )
         )
     return tuple(out)
@@ -298,9 +309,139 @@ def _valid_ip(text: Any) -> bool:
     return True
 
 
+def _mesh_hint(meta: Mapping[str, Any], spec: Mapping[str, Any]) -> bool | None:
+    """What the pod itself says about the mesh: an injected proxy or an explicit opt in/out."""
+    if spec.get("hostNetwork"):
+        return False  # Istio never injects hostNetwork pods
+    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    if any(isinstance(c, dict) and c.get("name") == "istio-proxy" for c in containers):
+        return True
+    annotations = meta.get("annotations") or {}
+    labels = meta.get("labels") or {}
+    if not isinstance(annotations, dict):
+        annotations = {}
+    if (
+        annotations.get("sidecar.istio.io/status")
+        or annotations.get("ambient.istio.io/redirection") == "enabled"
+    ):
+        return True
+    for source in (labels, annotations):  # the label takes precedence over the annotation
+        value = source.get("sidecar.istio.io/inject") if isinstance(source, dict) else None
+        if value is not None:
+            return str(value).lower() == "true"
+    if isinstance(labels, dict) and labels.get("istio.io/dataplane-mode") == "none":
+        return False
+    return None
+
+
+def _namespace_in_mesh(labels: Mapping[str, str]) -> bool:
+    """Istio's injection webhook (``istio-injection``, revision labels) or ambient enrolment."""
+    injection = labels.get("istio-injection")
+    if injection is not None:
+        return injection == "enabled"
+    return "istio.io/rev" in labels or labels.get("istio.io/dataplane-mode") == "ambient"
+
+
+@dataclass(frozen=True, slots=True)
+class _PeerAuth:
+    namespace: str
+    selector: Mapping[str, str] | None
+    mode: str  # STRICT | PERMISSIVE | DISABLE | UNSET
+
+
+def _peer_auth(doc: Document, problems: list[Diagnostic]) -> _PeerAuth | None:
+    meta = doc.data.get("metadata") or {}
+    spec = doc.data.get("spec") or {}
+    if not isinstance(spec, dict):
+        problems.append(Diagnostic(doc.source.child("spec"), "spec must be an object"))
+        return None
+    mode = str((spec.get("mtls") or {}).get("mode") or "UNSET").upper()
+    if mode not in (*MTLS_MODES, "UNSET"):
+        problems.append(
+            Diagnostic(
+                doc.source.child("spec", "mtls", "mode"),
+                f"unknown mTLS mode {mode!r} (STRICT, PERMISSIVE, DISABLE or UNSET)",
+            )
+        )
+        return None
+    selector = (spec.get("selector") or {}).get("matchLabels")
+    if selector is not None and not isinstance(selector, dict):
+        problems.append(
+            Diagnostic(doc.source.child("spec", "selector", "matchLabels"), "must be a map")
+        )
+        return None
+    return _PeerAuth(
+        str(meta.get("namespace") or "default"),
+        {str(k): str(v) for k, v in selector.items()} if selector else None,
+        mode,
+    )
+
+
+def _mtls_mode(ep: Endpoint, auths: list[_PeerAuth]) -> str | None:
+    """Workload policy, else namespace policy, else mesh-wide policy; UNSET inherits."""
+    levels: list[list[_PeerAuth]] = [[], [], []]
+    for auth in auths:
+        if auth.namespace == ep.namespace and auth.selector:
+            if all(ep.labels.get(k) == v for k, v in auth.selector.items()):
+                levels[0].append(auth)
+        elif auth.namespace == ep.namespace and not auth.selector:
+            levels[1].append(auth)
+        elif auth.namespace == MESH_ROOT_NAMESPACE and not auth.selector:
+            levels[2].append(auth)
+    for level in levels:
+        for auth in level:
+            if auth.mode != "UNSET":
+                return auth.mode
+    return None
+
+
+def _with_mesh(
+    endpoints: list[Endpoint],
+    hints: dict[int, bool | None],
+    namespaces: list[Namespace],
+    auths: list[_PeerAuth],
+) -> list[Endpoint]:
+    ns_labels = {ns.name: ns.labels for ns in namespaces}
+    out: list[Endpoint] = []
+    for ep in endpoints:
+        hint = hints.get(id(ep))
+        mesh = (
+            hint if hint is not None else _namespace_in_mesh(ns_labels.get(ep.namespace or "", {}))
+        )
+        if mesh:
+            ep = replace(ep, mesh=True, mtls=_mtls_mode(ep, auths))
+        out.append(ep)
+    return out
+
+
+def _opaque_ports(endpoints: list[Endpoint], services: list[Service]) -> list[Endpoint]:
+    """Container ports that a selecting Service declares non-HTTP."""
+    out: list[Endpoint] = []
+    for ep in endpoints:
+        ports: set[int] = set()
+        for svc in services:
+            if not svc.selects(ep):
+                continue
+            for sp in svc.ports:
+                if not sp.opaque:
+                    continue
+                if isinstance(sp.target, int):
+                    ports.add(sp.target)
+                elif isinstance(sp.target, str):
+                    resolved = ep.resolve_port(sp.target, sp.protocol)
+                    if resolved is not None:
+                        ports.add(resolved)
+                else:
+                    ports.add(sp.port)
+        out.append(replace(ep, opaque_ports=tuple(sorted(ports))) if ports else ep)
+    return out
+
+
 def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
     """Build an inventory from cluster objects; other kinds are ignored here."""
     problems: list[Diagnostic] = []
+    hints: dict[int, bool | None] = {}
+    auths: list[_PeerAuth] = []
     namespaces: list[Namespace] = []
     pods: list[Endpoint] = []
     workloads: list[Endpoint] = []
@@ -326,39 +467,43 @@ def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
             ips = [p.get("ip") for p in status.get("podIPs") or [] if isinstance(p, dict)]
             if not ips and status.get("podIP"):
                 ips = [status["podIP"]]
-            pods.append(
-                Endpoint(
-                    "Pod",
-                    ns,
-                    name,
-                    labels,
-                    spec.get("serviceAccountName") or spec.get("serviceAccount") or "default",
-                    tuple(str(ip) for ip in ips if _valid_ip(ip)),
-                    _named_ports(spec),
-                    spec.get("nodeName"),
-                    bool(spec.get("hostNetwork")),
-                    _declared_ports(spec),
-                    _declared_ports(spec, "containerPort"),
-                )
+            pod = Endpoint(
+                "Pod",
+                ns,
+                name,
+                labels,
+                spec.get("serviceAccountName") or spec.get("serviceAccount") or "default",
+                tuple(str(ip) for ip in ips if _valid_ip(ip)),
+                _named_ports(spec),
+                spec.get("nodeName"),
+                bool(spec.get("hostNetwork")),
+                _declared_ports(spec),
+                _declared_ports(spec, "containerPort"),
             )
+            pods.append(pod)
+            hints[id(pod)] = _mesh_hint(meta, spec)
         elif kind in WORKLOAD_KINDS:
             tmeta, tspec = _pod_template(doc)
             tlabels = _labels(tmeta.get("labels"), doc, "/spec/template/metadata/labels", problems)
-            workloads.append(
-                Endpoint(
-                    kind,
-                    ns,
-                    name,
-                    tlabels,
-                    tspec.get("serviceAccountName") or tspec.get("serviceAccount") or "default",
-                    (),
-                    _named_ports(tspec),
-                    None,
-                    bool(tspec.get("hostNetwork")),
-                    _declared_ports(tspec),
-                    _declared_ports(tspec, "containerPort"),
-                )
+            workload = Endpoint(
+                kind,
+                ns,
+                name,
+                tlabels,
+                tspec.get("serviceAccountName") or tspec.get("serviceAccount") or "default",
+                (),
+                _named_ports(tspec),
+                None,
+                bool(tspec.get("hostNetwork")),
+                _declared_ports(tspec),
+                _declared_ports(tspec, "containerPort"),
             )
+            workloads.append(workload)
+            hints[id(workload)] = _mesh_hint(tmeta, tspec)
+        elif kind == "PeerAuthentication":
+            auth = _peer_auth(doc, problems)
+            if auth is not None:
+                auths.append(auth)
         elif kind == "Node":
             addresses = (doc.data.get("status") or {}).get("addresses") or []
             node_ips = tuple(
@@ -417,7 +562,8 @@ def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
                     problems.append(Diagnostic(doc.source.child("spec", "cidrs", i), str(exc)))
     if problems:
         raise InputError(problems)
-    endpoints = pods if pods else workloads
+    endpoints = _with_mesh(pods if pods else workloads, hints, namespaces, auths)
+    endpoints = _opaque_ports(endpoints, services)
     return build_inventory(
         namespaces,
         [*endpoints, *nodes],

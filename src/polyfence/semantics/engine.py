@@ -12,7 +12,10 @@ classes at once.
 Scope of this engine: connections at L3/L4. A rule's L7 constraint (HTTP, DNS) does not
 narrow the connections it matches here (an L7-restricted allow still lets the TCP connection
 through, as Cilium and Istio do); translators report every L7 construct they drop or change
-as a loss, so verification never has to see it.
+as a loss, so verification never has to see it. The proxy layer (Istio) is decided at L4 the
+same way, with the mesh's own rules: it acts only on inbound TCP of workloads in the mesh,
+STRICT mTLS refuses plain-text clients, identities exist only on mTLS connections, and rules
+with HTTP fields cannot match ports declared as plain TCP (``matching.rule_conns``).
 """
 
 from __future__ import annotations
@@ -39,10 +42,14 @@ from polyfence.model.selectors import Selector
 from polyfence.semantics.connset import EMPTY, FULL, ConnSet
 from polyfence.semantics.intervals import IPSet
 from polyfence.semantics.matching import (
+    NON_TCP_CONNS,
+    TCP_CONNS,
     Matcher,
     Remote,
+    enforced_on,
+    mesh_relative,
     node_relative,
-    port_conns,
+    rule_conns,
     uses_named_ports,
 )
 from polyfence.semantics.profile import DEFAULT_PROFILE, CloudEnforcingMode, EvaluationProfile
@@ -190,6 +197,9 @@ class Universe:
                     atoms,
                     ep.node if uses_nodes else None,  # host vs remote-node tell nodes apart
                     ep.security_groups,
+                    ep.mesh,
+                    ep.mtls,
+                    ep.opaque_ports,
                 )
             cls = groups.get(key)
             if cls is None:
@@ -256,7 +266,7 @@ class Universe:
         """The classes a peer matches, as a bitset (cached per peer, matcher and, for
         node-relative entities, subject class)."""
         matcher = matcher or self.matcher
-        relative = node_relative(peer)
+        relative = node_relative(peer) or mesh_relative(peer)
         key = (peer, id(matcher), subject.index if relative and subject is not None else -1)
         cached = self._peer_cache.get(key)
         if cached is not None:
@@ -314,37 +324,36 @@ def _order(policies: Sequence[Policy], tiers: dict[str, Tier]) -> list[tuple[Tie
 class DirectionEvaluator:
     """Symbolic first-match evaluation of one subject class's rules in one direction."""
 
-    def __init__(self, universe: Universe, policy_set: PolicySet) -> None:
+    def __init__(
+        self, universe: Universe, policy_set: PolicySet, layer: Layer = Layer.NETWORK
+    ) -> None:
         self.universe = universe
+        self.layer = layer
         self.matcher = universe.matcher_for(policy_set)
         self.tiers = {p.tier: policy_set.tier(p.tier) for p in policy_set}
         self._rule_cache: dict[tuple[int, int], list[tuple[int, ConnSet]]] = {}
         self._local_cache: dict[tuple[Peer, int], bool] = {}
 
     def _rule_parts(
-        self,
-        rule_peers: object,
-        ports: object,
-        direction: Direction,
-        subject: EndpointClass,
+        self, rule: Rule, direction: Direction, subject: EndpointClass
     ) -> list[tuple[int, ConnSet]]:
         """(peer bitset, conns) parts of a rule; egress named ports split the peers by resolution."""
         u = self.universe
-        if rule_peers is ANY_PEER:
+        if rule.peers is ANY_PEER:
             peer_bits = u.all_bits
         else:
             peer_bits = 0
-            for peer in rule_peers:  # type: ignore[attr-defined]
+            for peer in rule.peers:  # type: ignore[union-attr]
                 peer_bits |= u.peer_bits(peer, self.matcher, subject)
         if not peer_bits:
             return []
-        if direction is Direction.INGRESS or not uses_named_ports(ports):  # type: ignore[arg-type]
+        if direction is Direction.INGRESS or not uses_named_ports(rule.ports):
             dst = subject.representative.endpoint if direction is Direction.INGRESS else None
-            conns = port_conns(ports, dst)  # type: ignore[arg-type]
+            conns = rule_conns(rule, self.layer, dst)
             return [(peer_bits, conns)] if conns else []
         by_conns: dict[ConnSet, int] = defaultdict(int)
         for idx in iter_bits(peer_bits):
-            conns = port_conns(ports, u.classes[idx].representative.endpoint)  # type: ignore[arg-type]
+            conns = rule_conns(rule, self.layer, u.classes[idx].representative.endpoint)
             if conns:
                 by_conns[conns] |= 1 << idx
         return [(bits, conns) for conns, bits in by_conns.items()]
@@ -375,12 +384,16 @@ class DirectionEvaluator:
                     if rule.local is not None and not self._local_ok(rule.local, subject):
                         continue
                     per_subject = (
-                        direction is Direction.INGRESS and uses_named_ports(rule.ports)
-                    ) or _node_relative(rule)
+                        (direction is Direction.INGRESS and uses_named_ports(rule.ports))
+                        or _node_relative(rule)
+                        or (
+                            self.layer is Layer.L7 and (rule.l7 is not None or _mesh_relative(rule))
+                        )
+                    )
                     key = (id(rule), subject.index if per_subject else -1)
                     parts = self._rule_cache.get(key)
                     if parts is None:
-                        parts = self._rule_parts(rule.peers, rule.ports, direction, subject)
+                        parts = self._rule_parts(rule, direction, subject)
                         self._rule_cache[key] = parts
                     for peer_bits, conns in parts:
                         blocks = _apply(blocks, peer_bits, conns, rule.action)
@@ -398,6 +411,10 @@ class DirectionEvaluator:
 
 def _node_relative(rule: Rule) -> bool:
     return rule.peers is not ANY_PEER and any(node_relative(p) for p in rule.peers)  # type: ignore[union-attr]
+
+
+def _mesh_relative(rule: Rule) -> bool:
+    return rule.peers is not ANY_PEER and any(mesh_relative(p) for p in rule.peers)  # type: ignore[union-attr]
 
 
 def _apply(blocks: list[_Block], peer_bits: int, conns: ConnSet, action: Action) -> list[_Block]:
@@ -455,10 +472,15 @@ class Connectivity:
         self.universe = universe
         self.policy_set = policy_set
         self._and_cache: dict[tuple[ConnSet, ConnSet], ConnSet] = {}
-        layers = sorted(policy_set.layers(), key=lambda layer: layer.value)
+        present = set(policy_set.layers())
+        if any(universe.matcher.mtls_mode(ep) == "STRICT" for ep in _mesh_endpoints(universe)):
+            present.add(Layer.L7)  # STRICT mTLS refuses plain text even without policies
+        layers = sorted(present, key=lambda layer: layer.value)
         self._cloud = [layer is Layer.CLOUD for layer in layers]
         self._layers = [
-            self._layer_rows(policy_set.with_policies(p for p in policy_set if p.layer is layer))
+            self._layer_rows(
+                policy_set.with_policies(p for p in policy_set if p.layer is layer), layer
+            )
             for layer in layers
         ]
         self._is_pod_bits = 0
@@ -484,7 +506,7 @@ class Connectivity:
                 candidates = u.pod_bits
             for idx in iter_bits(candidates):
                 ep = u.classes[idx].representative.endpoint
-                if ep is not None and u.matcher.selects(sub, ep):
+                if ep is not None and enforced_on(pol.layer, ep) and u.matcher.selects(sub, ep):
                     if gov_in:
                         ingress[idx].append(pol)
                     if gov_out:
@@ -505,10 +527,12 @@ class Connectivity:
                 line[idx] = conns
         return line, nonempty
 
-    def _layer_rows(self, policy_set: PolicySet) -> _LayerRows:
+    def _layer_rows(self, policy_set: PolicySet, layer: Layer = Layer.NETWORK) -> _LayerRows:
         u = self.universe
-        evaluator = DirectionEvaluator(u, policy_set)
+        evaluator = DirectionEvaluator(u, policy_set, layer)
         gov_egress, gov_ingress = self._governing(policy_set)
+        if layer is Layer.L7:
+            return self._proxy_rows(evaluator, gov_ingress)
         egress: list[list[ConnSet] | None] = [None] * u.size
         ingress: list[list[ConnSet] | None] = [None] * u.size
         egress_bits = [u.all_bits] * u.size
@@ -532,6 +556,41 @@ class Connectivity:
             else:
                 open_ingress |= 1 << idx
         return _LayerRows(egress, ingress, egress_bits, accepted_by, open_ingress)
+
+    def _proxy_rows(
+        self, evaluator: DirectionEvaluator, gov_ingress: list[list[Policy]]
+    ) -> _LayerRows:
+        """The mesh layer: inbound only, TCP only, on workloads in the mesh; STRICT mTLS refuses
+        plain-text clients before any authorization policy is consulted."""
+        u = self.universe
+        matcher = evaluator.matcher
+        ingress: list[list[ConnSet] | None] = [None] * u.size
+        proxied: dict[ConnSet, ConnSet] = {}  # what the proxy lets through: its TCP verdict
+        for cls in u.classes:
+            ep = cls.representative.endpoint
+            if ep is None or not ep.mesh or not matcher.acts_as_pod(ep):
+                continue
+            strict = matcher.mtls_mode(ep) == "STRICT"
+            if not gov_ingress[cls.index] and not strict:
+                continue
+            line: list[ConnSet] = [FULL] * u.size
+            if gov_ingress[cls.index]:
+                for bits, conns in evaluator.evaluate(
+                    cls, gov_ingress[cls.index], Direction.INGRESS
+                ):
+                    for src in iter_bits(bits):
+                        line[src] = conns
+            for src in range(u.size):
+                conns = line[src]
+                if strict and not matcher.mutual_tls(u.classes[src].representative, ep):
+                    conns = EMPTY
+                found = proxied.get(conns)
+                if found is None:
+                    found = proxied[conns] = (conns & TCP_CONNS) | NON_TCP_CONNS
+                line[src] = found
+            ingress[cls.index] = line
+        # Non-TCP always passes, so every destination accepts something from every source.
+        return _LayerRows([None] * u.size, ingress, [u.all_bits] * u.size, [0] * u.size, u.all_bits)
 
     def _and(self, a: ConnSet, b: ConnSet) -> ConnSet:
         if a is FULL:
@@ -627,6 +686,13 @@ class Connectivity:
             else:
                 for dn, _ in _names(u.classes[d]):
                     yield text, dn, conns
+
+
+def _mesh_endpoints(universe: Universe) -> Iterator[Endpoint]:
+    for cls in universe.classes:
+        ep = cls.representative.endpoint
+        if ep is not None and ep.mesh:
+            yield ep
 
 
 def _names(cls: EndpointClass) -> list[tuple[str, Endpoint]]:

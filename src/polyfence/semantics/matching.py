@@ -19,9 +19,17 @@ from polyfence.model.labels import (
     NAMESPACE_KEY,
     SERVICE_ACCOUNT_KEY,
 )
-from polyfence.model.peers import ANY_PEER, Entity, FqdnMatch, NetworkSet, Peer, PeerMatch
-from polyfence.model.policy import Subject
-from polyfence.model.ports import ANY_PORTS, PortMatch, PortSpec
+from polyfence.model.peers import (
+    ANY_PEER,
+    Entity,
+    FqdnMatch,
+    NetworkSet,
+    Peer,
+    PeerMatch,
+    PrincipalMatch,
+)
+from polyfence.model.policy import Action, Layer, Rule, Subject
+from polyfence.model.ports import ANY_PORTS, PortMatch, PortSpec, Protocol
 from polyfence.model.selectors import And, Global, Not, Or, Selector
 from polyfence.semantics.connset import EMPTY, FULL, ConnSet
 from polyfence.semantics.intervals import IntervalSet, IPSet
@@ -263,8 +271,46 @@ class Matcher:
             ep is None or peer.security_group not in ep.security_groups
         ):
             return False  # a group reference matches the endpoints carrying the group
-        # Mesh identities resolve only with mesh data.
-        return peer.principal is None
+        return peer.principal is None or self._principal_matches(peer.principal, remote, subject)
+
+    # service mesh -------------------------------------------------------------------------
+    def mtls_mode(self, endpoint: Endpoint) -> str:
+        """The peer-authentication mode of a mesh workload."""
+        return endpoint.mtls or self.profile.mtls_default.upper()
+
+    def mutual_tls(self, remote: Remote, subject: Endpoint | None) -> bool:
+        """Whether a connection from ``remote`` to ``subject`` carries a peer certificate:
+        the client has a proxy and the server does not disable mTLS (Istio's auto mTLS)."""
+        ep = remote.endpoint
+        if ep is None or not ep.mesh or not self.acts_as_pod(ep):
+            return False
+        return subject is None or self.mtls_mode(subject) != "DISABLE"
+
+    def identity(self, remote: Remote, subject: Endpoint | None) -> tuple[str, str]:
+        """(principal, namespace) from the peer certificate; empty for plain-text traffic."""
+        if not self.mutual_tls(remote, subject):
+            return "", ""
+        ep = remote.endpoint
+        assert ep is not None
+        ns = ep.namespace or ""
+        sa = ep.service_account or "default"
+        return f"{self.profile.trust_domain}/ns/{ns}/sa/{sa}", ns
+
+    def _principal_matches(
+        self, match: PrincipalMatch, remote: Remote, subject: Endpoint | None
+    ) -> bool:
+        principal, namespace = self.identity(remote, subject)
+        if match.principals is not None and not any(
+            istio_match(p, principal) for p in match.principals
+        ):
+            return False
+        if any(istio_match(p, principal) for p in match.not_principals):
+            return False
+        if match.namespaces is not None and not any(
+            istio_match(n, namespace) for n in match.namespaces
+        ):
+            return False
+        return not any(istio_match(n, namespace) for n in match.not_namespaces)
 
     def resolve(self, fqdn: FqdnMatch) -> IPSet:
         """The addresses the inventory's DNS answers give for these names and patterns."""
@@ -313,6 +359,49 @@ def port_conns(ports: PortMatch, dst: Endpoint | None) -> ConnSet:
 
 def uses_named_ports(ports: PortMatch) -> bool:
     return ports is not ANY_PORTS and any(s.named or s.not_named for s in ports)  # type: ignore[union-attr]
+
+
+def istio_match(pattern: str, value: str) -> bool:
+    """Istio string matching: exact, ``prefix*``, ``*suffix``, and ``*`` for any non-empty value.
+    Plain-text traffic has empty identities, so positive patterns never match it."""
+    if pattern == "*":
+        return value != ""
+    if pattern.endswith("*"):
+        return value != "" and value.startswith(pattern[:-1])
+    if pattern.startswith("*"):
+        return value != "" and value.endswith(pattern[1:])
+    return value == pattern
+
+
+TCP_CONNS = ConnSet.single(int(Protocol.TCP), IntervalSet.span(0, 65535))
+NON_TCP_CONNS = FULL - TCP_CONNS
+
+
+def enforced_on(layer: Layer, endpoint: Endpoint) -> bool:
+    """Whether a layer's policies act on an endpoint at all: the proxy layer only on workloads
+    in the mesh (policies selecting other workloads have no proxy to run in)."""
+    return layer is not Layer.L7 or endpoint.mesh
+
+
+def rule_conns(rule: Rule, layer: Layer, dst: Endpoint | None) -> ConnSet:
+    """What a rule matches towards ``dst`` at L4. In the proxy layer a rule constrained by HTTP
+    fields cannot match plain TCP: Istio ignores such an ALLOW rule on TCP ports and drops the
+    HTTP parts of such a DENY rule there. On ports that may carry HTTP, an ALLOW lets the
+    connection through (some requests pass) and a DENY does not stop the connection."""
+    conns = port_conns(rule.ports, dst)
+    if layer is not Layer.L7 or rule.l7 is None or dst is None:
+        return conns
+    opaque = EMPTY
+    for port in dst.opaque_ports:
+        opaque = opaque | ConnSet.single(int(Protocol.TCP), IntervalSet.point(port))
+    if rule.action is Action.DENY:
+        return conns & (opaque | NON_TCP_CONNS)
+    return conns - opaque
+
+
+def mesh_relative(peer: Peer) -> bool:
+    """Whether the peer's meaning depends on the subject (mesh identities need its mTLS mode)."""
+    return peer.principal is not None
 
 
 def node_relative(peer: Peer) -> bool:

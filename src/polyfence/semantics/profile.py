@@ -41,6 +41,10 @@ class EvaluationProfile:
     vpc_cidrs: tuple[
         str, ...
     ] = ()  # the VPC's ranges (standard mode); () = the inventory's pods/nodes only
+    # Istio: the peer-authentication mode where no PeerAuthentication says otherwise (Istio's
+    # default is PERMISSIVE), and the trust domain principals are minted in.
+    mtls_default: str = "PERMISSIVE"
+    trust_domain: str = "cluster.local"
 
     def but(self, **changes: object) -> EvaluationProfile:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from polyfence.inventory import Endpoint, Inventory
 from polyfence.model.policy import Action, Direction, Governed, Layer, Policy, PolicySet
-from polyfence.model.ports import protocol_name
+from polyfence.model.ports import Protocol, protocol_name
 from polyfence.semantics.engine import _order
 from polyfence.semantics.intervals import IPSet
-from polyfence.semantics.matching import Matcher, Remote, port_conns
+from polyfence.semantics.matching import Matcher, Remote, enforced_on, rule_conns
 from polyfence.semantics.profile import DEFAULT_PROFILE, CloudEnforcingMode, EvaluationProfile
 
 
@@ -97,7 +97,7 @@ def _decide_direction(
                     continue
                 if not matcher.peers_match(rule.peers, remote, subject):
                     continue
-                if not port_conns(rule.ports, dst).contains(conn.protocol, conn.port):
+                if not rule_conns(rule, Layer(layer), dst).contains(conn.protocol, conn.port):
                     continue
                 step = Step(layer, direction.value, tier.name, str(pol.id), i, rule.action.value)
                 steps.append(step)
@@ -188,8 +188,16 @@ def verdict(
         )
     steps: list[Step] = []
     allowed = True
-    for layer in sorted(policy_set.layers(), key=lambda x: x.value):
+    layers = set(policy_set.layers())
+    if isinstance(dst, Endpoint) and dst.mesh and matcher.mtls_mode(dst) == "STRICT":
+        layers.add(Layer.L7)
+    for layer in sorted(layers, key=lambda x: x.value):
         layer_set = policy_set.with_policies(p for p in policy_set if p.layer is layer)
+        if layer is Layer.L7:
+            ok, dsteps = _proxy_verdict(matcher, layer_set, conn)
+            steps.extend(dsteps)
+            allowed = allowed and ok
+            continue
         skip_all, skip_egress = (
             _cloud_bypass(conn, profile) if layer is Layer.CLOUD else (False, False)
         )
@@ -222,3 +230,32 @@ def verdict(
             if not ok:
                 allowed = False
     return Verdict(allowed, tuple(steps))
+
+
+def _proxy_verdict(
+    matcher: Matcher, policy_set: PolicySet, conn: Connection
+) -> tuple[bool, list[Step]]:
+    """The mesh layer (see ``engine.Connectivity._proxy_rows``): inbound TCP of mesh workloads."""
+    dst = conn.dst
+    layer = Layer.L7.value
+
+    def done(ok: bool, note: str) -> tuple[bool, list[Step]]:
+        return ok, [Step(layer, "ingress", None, None, None, "allow" if ok else "deny", note)]
+
+    if not isinstance(dst, Endpoint) or not dst.mesh or not matcher.acts_as_pod(dst):
+        return done(True, "destination not in the mesh")
+    if conn.protocol != Protocol.TCP:
+        return done(True, "not TCP: the proxy does not see it")
+    src = _side(conn.src)
+    if matcher.mtls_mode(dst) == "STRICT" and not matcher.mutual_tls(src, dst):
+        return done(False, "STRICT mTLS refuses a plain-text client")
+    governing = [
+        p
+        for p in policy_set
+        if isinstance(p.ingress, Governed)
+        and enforced_on(p.layer, dst)
+        and matcher.selects(p.subject, dst)
+    ]
+    return _decide_direction(
+        matcher, policy_set, governing, Direction.INGRESS, dst, src, conn, layer
+    )
