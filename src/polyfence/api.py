@@ -16,6 +16,7 @@ from typing import Any
 from polyfence.errors import Diagnostic, InputError, LossyTranslationError, UnsupportedFormatError
 from polyfence.fidelity import Effect, Feature, FidelityReport, Loss, Treatment, Verification
 from polyfence.inventory import INVENTORY_KINDS, Endpoint, Inventory, inventory_from_documents
+from polyfence.io import kube
 from polyfence.io.files import parse_text, read_documents
 from polyfence.model.document import Document
 from polyfence.model.policy import PolicySet
@@ -295,11 +296,14 @@ def audit(
     profile: str = "kubernetes",
     today: Any = None,
     progress: Any = None,
+    inputs: Sequence[str] | None = None,
 ) -> Any:
     """Audit a cluster snapshot (paths or a loaded Bundle) against compliance frameworks.
 
     ``config`` is a path to an audit config or an ``AuditConfig``; returns a
     ``polyfence.compliance.audit.Report`` whose ``to_dict()`` follows ``schemas/report.schema.json``.
+    ``inputs`` names the evidence in the report's scope (default: the paths), e.g. a live
+    cluster's ``ClusterRead.label`` when ``source`` is a Bundle of what was read from it.
     """
     from pathlib import Path
 
@@ -319,12 +323,13 @@ def audit(
     if profile not in PROFILES:
         raise UsageError(f"unknown profile {profile!r} (known: {', '.join(sorted(PROFILES))})")
     cfg = load_config(str(config)) if isinstance(config, str | Path) else (config or AuditConfig())
-    inputs: list[str] = []
+    names: list[str] = [] if inputs is None else list(inputs)
     if isinstance(source, Bundle):
         bundle = source
     else:
-        inputs = [str(p) for p in source]
-        bundle = load(inputs, skip_unknown=True)
+        paths = [str(p) for p in source]
+        names = paths if inputs is None else names
+        bundle = load(paths, skip_unknown=True)
     if inventory is not None:
         bundle = replace(bundle, inventory=bundle.inventory.merge(inventory))
     baseline = load([cfg.baseline], skip_unknown=True) if cfg.baseline else None
@@ -333,11 +338,29 @@ def audit(
         cfg,
         profile=PROFILES[profile],
         profile_name=profile,
-        inputs=inputs,
+        inputs=names,
         today=today,
         baseline=baseline,
     )
     return run_audit(ctx, ids, progress=progress)
+
+
+def read_cluster(
+    *,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    in_cluster: bool = False,
+    namespaces: Sequence[str] | None = None,
+) -> kube.ClusterRead:
+    """Read a live cluster, read-only (needs the ``kubernetes`` extra), instead of a snapshot.
+
+    ``load(read.documents, skip_unknown=True)`` gives the Bundle a snapshot of the same objects
+    would, for ``audit(bundle, inputs=[read.label])``; ``read.skipped`` lists the kinds not read
+    (CRDs not installed, or forbidden). See ``polyfence.io.kube.read_cluster``.
+    """
+    return kube.read_cluster(
+        kubeconfig=kubeconfig, context=context, in_cluster=in_cluster, namespaces=namespaces
+    )
 
 
 __all__ = [
@@ -353,4 +376,5 @@ __all__ = [
     "explain",
     "load",
     "parse_text",
+    "read_cluster",
 ]

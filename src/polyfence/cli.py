@@ -362,8 +362,6 @@ def formats() -> None:
     for name in translators.names():
         tr = translators.get(name)
         summary.add_row(name, ", ".join(tr.aliases), "yes", "yes")
-    for name in ("istio",):
-        summary.add_row(name, "", "planned", "planned")
     console.print(summary)
     for name in translators.names():
         table = Table(title=f"{name}: how each construct maps")
@@ -407,7 +405,7 @@ def _gate(report: Any, fail_on: str | None, quiet: bool) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
 @click.option(
     "--framework",
     "frameworks",
@@ -427,6 +425,33 @@ def _gate(report: Any, fail_on: str | None, quiet: bool) -> None:
     help="Exit 4 when unwaived findings at or above this severity exist (default: never).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr (CI).")
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Read the cluster through the Kubernetes API (read-only; needs polyfence[kubernetes]), "
+    "instead of or besides PATHs.",
+)
+@click.option(
+    "--kubeconfig", metavar="FILE", help="With --live (default: $KUBECONFIG, ~/.kube/config)."
+)
+@click.option(
+    "--context", metavar="NAME", help="With --live: kubeconfig context (default: current)."
+)
+@click.option(
+    "--in-cluster", is_flag=True, help="With --live: use the pod's service account (in a pod)."
+)
+@click.option(
+    "--namespace",
+    "namespaces",
+    multiple=True,
+    metavar="NS",
+    help="With --live: read only these namespaces (cluster-scoped kinds are read whole).",
+)
+@click.option(
+    "--save-snapshot",
+    metavar="FILE",
+    help="With --live: write what was read as one YAML file, to keep and re-audit offline.",
+)
 @_profile_option
 @_handle
 def audit(
@@ -438,10 +463,45 @@ def audit(
     output: str | None,
     fail_on: str | None,
     quiet: bool,
+    live: bool,
+    kubeconfig: str | None,
+    context: str | None,
+    in_cluster: bool,
+    namespaces: tuple[str, ...],
+    save_snapshot: str | None,
     profile_name: str,
 ) -> None:
-    """Audit a cluster snapshot (any mix of formats) against compliance frameworks."""
+    """Audit a cluster snapshot (PATHs, any mix of formats) or a live cluster (--live)."""
+    live_only = {
+        "--kubeconfig": kubeconfig,
+        "--context": context,
+        "--in-cluster": in_cluster,
+        "--namespace": namespaces,
+        "--save-snapshot": save_snapshot,
+    }
+    if not live:
+        given = [name for name, value in live_only.items() if value]
+        if given:
+            raise UsageError(f"{', '.join(given)} need{'s' if len(given) == 1 else ''} --live")
+        if not paths:
+            raise UsageError("nothing to audit: give snapshot PATHs, --live, or both")
     ids = frameworks.split(",") if frameworks else None
+    source: Any = paths
+    inputs: list[str] | None = None
+    read: Any = None
+    if live:
+        read = api.read_cluster(
+            kubeconfig=kubeconfig,
+            context=context,
+            in_cluster=in_cluster,
+            namespaces=namespaces or None,
+        )
+        if not quiet:
+            for note in read.notes():
+                _err(note)
+        documents = [*load_documents(paths), *read.documents] if paths else list(read.documents)
+        source = api.load(documents, skip_unknown=True)
+        inputs = [*paths, read.label]
     progress_cb = None
     bar: Any = None
     if not quiet and sys.stderr.isatty():
@@ -456,16 +516,19 @@ def audit(
 
     try:
         report = api.audit(
-            paths,
+            source,
             frameworks=ids,
             config=config,
             inventory=_inventory(inventory),
             profile=profile_name,
             progress=progress_cb,
+            inputs=inputs,
         )
     finally:
         if bar is not None:
             bar.stop()
+    if save_snapshot and read is not None:
+        write_atomic(save_snapshot, read.snapshot_text())
     _emit_report(report, fmt, output)
     _gate(report, fail_on, quiet)
 
