@@ -24,7 +24,7 @@ from polyfence.model.ports import protocol_name
 from polyfence.semantics.connset import EMPTY, ConnSet
 from polyfence.semantics.engine import Connectivity, EndpointClass, Universe, iter_bits
 from polyfence.semantics.intervals import IPSet
-from polyfence.semantics.matching import Matcher
+from polyfence.semantics.matching import Matcher, enforced_on
 from polyfence.semantics.profile import DEFAULT_PROFILE, EvaluationProfile
 from polyfence.semantics.verdict import Connection, verdict
 
@@ -145,10 +145,14 @@ class AuditContext:
         src = policy.source
         if src is None:
             return None
-        # a policy's source points at its document or at an item of a List document
-        return self._documents.get((src.file, src.document, src.pointer)) or self._documents.get(
-            (src.file, src.document, "")
-        )
+        # a policy's source points into its document, which may be an item of a List
+        # document (``/items/3/spec``): the longest pointer prefix naming a document wins
+        pointer = src.pointer
+        while True:
+            found = self._documents.get((src.file, src.document, pointer))
+            if found is not None or not pointer:
+                return found
+            pointer = pointer.rsplit("/", 1)[0]
 
     def policy_ref(self, policy: Policy, rule: Rule | None = None) -> ObjectRef:
         doc = self.document_of(policy)
@@ -311,7 +315,8 @@ class AuditContext:
         return self.matrix.get((src.index, dst.index), EMPTY)
 
     def governing(self, endpoint: Endpoint, direction: Direction) -> list[Policy]:
-        """The policies (any layer, any format) that govern an endpoint in a direction.
+        """The policies (any layer, any format) that govern an endpoint in a direction; mesh
+        policies only on workloads in the mesh (elsewhere no proxy enforces them).
 
         Computed once per endpoint class: its members are the endpoints no policy tells apart.
         """
@@ -322,6 +327,7 @@ class AuditContext:
                 p
                 for p in self.policies
                 if isinstance(p.direction(direction), Governed)
+                and enforced_on(p.layer, endpoint)
                 and self.matcher.selects(p.subject, endpoint)
             ]
             self._governing[key] = found

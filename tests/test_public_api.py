@@ -47,7 +47,7 @@ def test_packaged_schemas_match_the_repository() -> None:
 
 
 def test_registry_is_lazy_and_complete() -> None:
-    assert translators.names() == ("kubernetes", "calico", "cilium", "aws", "canonical")
+    assert translators.names() == ("kubernetes", "calico", "cilium", "istio", "aws", "canonical")
     assert translators.canonical_name("K8S") == "kubernetes"
     for name in translators.names():
         tr = translators.get(name)

@@ -17,6 +17,7 @@ _BUILTIN: dict[str, str] = {
     "kubernetes": "polyfence.translators.kubernetes:KubernetesTranslator",
     "calico": "polyfence.translators.calico:CalicoTranslator",
     "cilium": "polyfence.translators.cilium:CiliumTranslator",
+    "istio": "polyfence.translators.istio:IstioTranslator",
     "aws": "polyfence.translators.aws_sg:AwsSecurityGroupTranslator",
     "canonical": "polyfence.translators.canonical:CanonicalTranslator",
 }

@@ -35,7 +35,7 @@ from polyfence.model.selectors import (
     to_label_selectors,
 )
 from polyfence.semantics.intervals import IntervalSet
-from polyfence.semantics.matching import Matcher
+from polyfence.semantics.matching import Matcher, Remote
 from polyfence.semantics.profile import DEFAULT_PROFILE
 from polyfence.translation import RenderOptions
 from polyfence.translators._common import bind_pod, cidr_blocks, local_pods, pod_terms, safe_name
@@ -65,6 +65,8 @@ class _Writer:
         # A lone cloud layer (security groups) is an allow-only union like NetworkPolicy: it
         # translates as is. Beside a network layer it ANDs with it, which one union cannot say.
         self.cloud_only = policies.layers() == {Layer.CLOUD}
+        # Likewise a lone proxy layer (Istio): its ALLOW policies isolate like NetworkPolicies.
+        self.proxy_only = policies.layers() == {Layer.L7}
 
     def loss(
         self,
@@ -110,6 +112,12 @@ class _Writer:
                 "new answers are not covered",
             )
             return [{"ipBlock": {"cidr": cidr}} for cidr in addresses.to_cidrs()]
+        if (
+            peer.principal is not None
+            and self.proxy_only
+            and peer == Peer(principal=peer.principal)
+        ):
+            return self.identity_peers(peer, ref)
         unsupported = [
             (peer.not_pods, Feature.NOT_SELECTOR),
             (peer.service_account, Feature.SERVICE_ACCOUNT),
@@ -152,6 +160,71 @@ class _Writer:
             return None
         if peer.sets:
             out.extend(self.network_set_peers(peer))
+        return out
+
+    def identity_peers(self, peer: Peer, ref: SourceRef | None) -> list[dict[str, Any]] | None:
+        """Mesh identities as the pods that hold them in the inventory (Istio → Kubernetes).
+
+        Only positive identity tests can be enumerated: a ``not…`` test also matches every
+        plain-text client, addresses outside the cluster included, which no selector can say.
+        """
+        match = peer.principal
+        assert match is not None
+        inv = self.options.inventory
+        if match.not_principals or match.not_namespaces or inv is None:
+            why = (
+                "negated identities also match plain-text clients"
+                if inv is not None
+                else "identities resolve to pods only through an inventory"
+            )
+            self.loss(
+                Effect.NARROWED, Treatment.DROPPED, Feature.PRINCIPAL, ref, f"{why}; peer dropped"
+            )
+            return None
+        pods = [ep for ep in inv.pods if self.matcher.acts_as_pod(ep)]
+        holders = [ep for ep in pods if ep.mesh and self.matcher.peer_matches(peer, Remote(ep))]
+        out: list[dict[str, Any]] = []
+        if match.principals is None and match.namespaces is not None:
+            names = sorted({ep.namespace or "" for ep in pods if ep.namespace in match.namespaces})
+            selected = [ep for ep in pods if ep.namespace in match.namespaces]
+            out = [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: n}}} for n in names]
+        else:
+            seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+            for ep in holders:
+                key = (ep.namespace or "", tuple(sorted(ep.labels.items())))
+                if key in seen:
+                    continue
+                seen.add(key)
+                out.append(
+                    {
+                        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: key[0]}},
+                        "podSelector": {"matchLabels": dict(key[1])},
+                    }
+                )
+            selected = [
+                ep
+                for ep in pods
+                if any(
+                    ep.namespace == ns and all(ep.labels.get(k) == v for k, v in labels)
+                    for ns, labels in seen
+                )
+            ]
+        held = {id(ep) for ep in holders}
+        extra = [ep.ref for ep in selected if id(ep) not in held]
+        self.loss(
+            Effect.WIDENED if extra else Effect.INVENTORY_DEPENDENT,
+            Treatment.EXPANDED,
+            Feature.PRINCIPAL,
+            ref,
+            "mesh identities resolved to the pods holding them in the inventory"
+            + (
+                f"; the selectors also admit {', '.join(extra[:5])}"
+                + (" …" if len(extra) > 5 else "")
+                + " (plain-text clients or other service accounts)"
+                if extra
+                else "; new pods with these identities are not covered"
+            ),
+        )
         return out
 
     def pod_peers(self, peer: Peer, policy_ns: str, ref: SourceRef | None) -> list[dict[str, Any]]:
@@ -369,7 +442,10 @@ class _Writer:
         return names
 
     def policy(self, pol: Policy) -> Iterator[dict[str, Any]]:
-        if pol.layer is not Layer.NETWORK and not (pol.layer is Layer.CLOUD and self.cloud_only):
+        if pol.layer is not Layer.NETWORK and not (
+            (pol.layer is Layer.CLOUD and self.cloud_only)
+            or (pol.layer is Layer.L7 and self.proxy_only)
+        ):
             self.loss(
                 Effect.WIDENED,
                 Treatment.DROPPED,
@@ -402,10 +478,16 @@ class _Writer:
                 (Direction.INGRESS, "ingress", "Ingress"),
                 (Direction.EGRESS, "egress", "Egress"),
             ):
-                if isinstance(pol.direction(direction), Governed):
+                rules = pol.direction(direction)
+                if isinstance(rules, Governed) and _inert(rules):
+                    self.inert(pol, rules)
+                    continue
+                if isinstance(rules, Governed):
                     types.append(kind)
                     local_rules[kind] = []
                     spec_rules[key] = self.direction(pol, direction, ns, local_rules[kind])
+                    if pol.layer is Layer.L7:
+                        spec_rules[key].extend(self.proxy_bypass(pol, ns))
             if not types:
                 continue
             for i, podsel in enumerate(subjects):
@@ -431,6 +513,58 @@ class _Writer:
                         name = f"{safe_name(pol.id.name)}-{kind.lower()}-{j + 1}-{k + 1}"
                         yield _document(name, ns, spec)
 
+    def inert(self, pol: Policy, rules: Governed) -> None:
+        """A direction that neither isolates nor allows (deny-only Istio or Cilium policies):
+        a NetworkPolicy could only isolate, so the direction is left ungoverned."""
+        for rule in rules.rules:
+            if rule.action is Action.DENY:
+                self.loss(
+                    Effect.WIDENED,
+                    Treatment.DROPPED,
+                    Feature.DENY_ACTION,
+                    rule.source,
+                    f"Kubernetes has no deny; {pol.id} only denies, so it was dropped",
+                )
+
+    def proxy_bypass(self, pol: Policy, ns: str) -> list[dict[str, Any]]:
+        """What the mesh never judges stays open: the proxy sees only TCP, so UDP and SCTP get
+        an allow-all rule; other protocols (ICMP) fall to NetworkPolicy isolation (reported),
+        and so do workloads outside the mesh."""
+        self.loss(
+            Effect.NARROWED,
+            Treatment.APPROXIMATED,
+            Feature.PROTOCOL,
+            pol.source,
+            f"{pol.id}: the mesh never sees ICMP and other non-TCP protocols; the NetworkPolicy "
+            "isolation now drops them (UDP and SCTP stay open through an added rule)",
+        )
+        inv = self.options.inventory
+        if inv is None:
+            self.loss(
+                Effect.INVENTORY_DEPENDENT,
+                Treatment.APPROXIMATED,
+                Feature.LAYER,
+                pol.source,
+                f"{pol.id}: Istio enforces only on workloads in the mesh; the NetworkPolicy "
+                "isolates the selected pods whether or not they have a proxy",
+            )
+        else:
+            outside = [
+                ep.ref
+                for ep in inv.pods
+                if ep.namespace == ns and not ep.mesh and self.matcher.selects(pol.subject, ep)
+            ]
+            if outside:
+                self.loss(
+                    Effect.NARROWED,
+                    Treatment.APPROXIMATED,
+                    Feature.LAYER,
+                    pol.source,
+                    f"{pol.id}: {', '.join(outside[:5])} are outside the mesh, so Istio never "
+                    "enforced on them; the NetworkPolicy isolates them",
+                )
+        return [{"ports": [{"protocol": "UDP"}, {"protocol": "SCTP"}]}]
+
     def label_selectors(self, pol: Policy, selector: Selector) -> tuple[dict[str, Any], ...] | None:
         """A subject selector as k8s podSelectors (several when it has an ``||``)."""
         try:
@@ -455,6 +589,10 @@ def _document(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]
         "metadata": {"name": name, "namespace": namespace},
         "spec": spec,
     }
+
+
+def _inert(rules: Governed) -> bool:
+    return not rules.isolates and not any(r.action is Action.ALLOW for r in rules.rules)
 
 
 def _unconstrained(peer: Peer) -> bool:

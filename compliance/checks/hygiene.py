@@ -3,6 +3,8 @@ policies whose removal changes no connection (computed by the engine)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from polyfence.compliance.context import AuditContext
 from polyfence.compliance.model import (
     CheckOutcome,
@@ -30,15 +32,29 @@ _READ_KINDS = frozenset(
 )
 
 
+def _prefixes(pointer: str) -> list[str]:
+    """``/items/3/spec`` -> ``""``, ``/items``, ``/items/3``, ``/items/3/spec``."""
+    parts = pointer.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
 def _inert_documents(ctx: AuditContext) -> list[Finding]:
     """Policy documents that produced no policy at all and no read loss explaining why: they
     govern no direction (Cilium `ingress: []` or a rule-less section), so they change nothing."""
     info = k17_ineffective_policies.info
-    produced = {(p.source.file, p.source.document) for p in ctx.policies if p.source is not None}
+    # A document may be an item of a List (pointer ``/items/3``): what came from inside it
+    # has a source pointer under that prefix.
+    produced = {
+        (p.source.file, p.source.document, prefix)
+        for p in ctx.policies
+        if p.source is not None
+        for prefix in _prefixes(p.source.pointer)
+    }
     explained = {
-        (loss.source.file, loss.source.document)
+        (loss.source.file, loss.source.document, prefix)
         for loss in ctx.bundle.read_losses
         if loss.source is not None
+        for prefix in _prefixes(loss.source.pointer)
     }
     out = []
     for doc in ctx.bundle.documents:
@@ -46,7 +62,7 @@ def _inert_documents(ctx: AuditContext) -> list[Finding]:
         group = "projectcalico.org" if group == "crd.projectcalico.org" else group
         if (group, doc.kind) not in _READ_KINDS or not isinstance(doc.data, dict):
             continue
-        where = (doc.source.file, doc.source.document)
+        where = (doc.source.file, doc.source.document, doc.source.pointer)
         if where in produced or where in explained:
             continue
         meta = doc.data.get("metadata") or {}
@@ -125,14 +141,30 @@ def k17_ineffective_policies(ctx: AuditContext) -> CheckOutcome:
                 f"; redundancy not computed ({len(ctx.policies)} policies > {REDUNDANCY_LIMIT})"
             )
         else:
-            base = ctx.matrix
+            # Judged within the policy's own layer: a mesh policy that repeats what the network
+            # layer already enforces is defence in depth, not dead weight.
+            layers = len(ctx.policies.layers()) > 1
+            bases: dict[Layer, Any] = {}
             for policy in candidates:
-                rest = ctx.policies.with_policies(p for p in ctx.policies if p is not policy)
+                own = [p for p in ctx.policies if p.layer is policy.layer] if layers else None
+                base = bases.get(policy.layer)
+                if base is None:
+                    base = (
+                        Connectivity(ctx.universe, ctx.policies.with_policies(own)).matrix()
+                        if own is not None
+                        else ctx.matrix
+                    )
+                    bases[policy.layer] = base
+                rest = ctx.policies.with_policies(
+                    p for p in (own if own is not None else ctx.policies) if p is not policy
+                )
                 if Connectivity(ctx.universe, rest).matrix() == base:
                     ref = ctx.policy_ref(policy)
+                    where = f" of the {policy.layer.value} layer" if layers else ""
                     findings.append(
                         Finding(info.id, Status.FAIL, info.severity, ctx.policy_resource(policy),
-                                f"{ref.kind} {policy.id} is redundant: removing it changes no connection",
+                                f"{ref.kind} {policy.id} is redundant: removing it changes no "
+                                f"connection{where}",
                                 (ref,), observed="no effect", key=str(policy.id))
                     )  # fmt: skip
     result = outcome(

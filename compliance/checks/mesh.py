@@ -1,12 +1,14 @@
-"""Service-mesh checks. PeerAuthentication is mesh configuration, not a policy format, so it
-is read here; AuthorizationPolicy semantics belong to the Istio translator (issue 5) and are
-reported as not evaluated until it lands, never as passing."""
+"""Service-mesh checks. AuthorizationPolicies reach the checks through the Istio translator as
+mesh-layer policies and are judged by the engine; PeerAuthentication is mesh configuration
+(the inventory's mTLS modes) and is also read here for the evidence it gives."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
+from polyfence.compliance.checks._common import names
 from polyfence.compliance.context import AuditContext
 from polyfence.compliance.model import (
     CheckOutcome,
@@ -18,7 +20,11 @@ from polyfence.compliance.model import (
     check,
     outcome,
 )
+from polyfence.inventory import Endpoint
 from polyfence.model.document import Document
+from polyfence.model.policy import Direction, Governed, Layer, Policy
+from polyfence.semantics.engine import Connectivity, iter_bits
+from polyfence.semantics.matching import TCP_CONNS
 
 ROOT_NAMESPACE = "istio-system"
 IDENTITY_FIELDS = ("principals", "notPrincipals", "namespaces", "notNamespaces")
@@ -60,14 +66,99 @@ def _mode(doc: Document) -> str:
     "policies for the callers each service needs.",
 )
 def k18_mesh_default_deny(ctx: AuditContext) -> CheckOutcome:
-    policies = list(ctx.documents_of_kind("AuthorizationPolicy"))
-    if not policies and not (ctx.config.mesh and ctx.config.mesh != "none"):
+    info = k18_mesh_default_deny.info
+    proxy = [p for p in ctx.policies if p.layer is Layer.L7]
+    meshed: dict[str, list[Endpoint]] = defaultdict(list)
+    for ep in ctx.workloads:
+        if ep.mesh and ctx.in_scope_ns(ep.namespace):
+            meshed[ep.namespace or ""].append(ep)
+    if not meshed and not proxy:
+        if ctx.config.mesh and ctx.config.mesh != "none":
+            return CheckOutcome(
+                Status.UNKNOWN, "the config names a mesh but no workload in the input is in it"
+            )
         return CheckOutcome(Status.NOT_APPLICABLE, "no service mesh in the input")
-    return CheckOutcome(
-        Status.UNKNOWN,
-        f"{len(policies)} AuthorizationPolicy objects found; Istio authorisation semantics are not "
-        "evaluated by this version (Istio translator pending), so mesh default-deny cannot be decided",
+    open_to_all = _allow_all_tcp(ctx, proxy)
+    findings: list[Finding] = []
+    for ns in sorted(meshed):
+        exposed: list[Endpoint] = []
+        neutralised: list[Endpoint] = []
+        deciding: list[Policy] = []
+        for ep in meshed[ns]:
+            allows = [
+                p
+                for p in ctx.governing(ep, Direction.INGRESS)
+                if p.layer is Layer.L7 and isinstance(p.ingress, Governed) and p.ingress.isolates
+            ]
+            deciding.extend(p for p in allows if p not in deciding)
+            if not allows:
+                exposed.append(ep)
+            elif ctx.class_of(ep).index in open_to_all:
+                neutralised.append(ep)
+        objects = tuple(ctx.policy_ref(p) for p in deciding[:10])
+        if not exposed and not neutralised:
+            findings.append(
+                Finding(
+                    info.id, Status.PASS, info.severity, f"namespace/{ns}",
+                    f"every meshed workload of {ns} is deny-by-default at the mesh layer",
+                    objects,
+                )
+            )  # fmt: skip
+            continue
+        parts = []
+        if exposed:
+            parts.append(f"no ALLOW policy applies, so Istio allows everything: {names(exposed)}")
+        if neutralised:
+            parts.append(f"an ALLOW policy admits every TCP connection: {names(neutralised)}")
+        findings.append(
+            Finding(
+                info.id, Status.FAIL, info.severity, f"namespace/{ns}",
+                f"namespace {ns}: " + "; ".join(parts), objects,
+                observed=f"{len(exposed)} without ALLOW policy, {len(neutralised)} allow-all, "
+                f"of {len(meshed[ns])} meshed",
+                expected="every meshed workload deny-by-default (an allow-nothing policy)",
+            )
+        )  # fmt: skip
+    for pol in proxy:
+        if isinstance(pol.ingress, Governed) and pol.subject.namespace is not None:
+            targets = [
+                ep
+                for ep in ctx.workloads
+                if ep.namespace == pol.subject.namespace
+                and ctx.in_scope_ns(ep.namespace)
+                and not ep.mesh
+                and ctx.matcher.selects(pol.subject, ep)
+            ]
+            if targets:
+                findings.append(
+                    Finding(
+                        info.id, Status.FAIL, info.severity, f"policy/{pol.id}",
+                        f"AuthorizationPolicy {pol.id} selects workloads outside the mesh, where "
+                        f"no proxy enforces it: {names(targets)}",
+                        (ctx.policy_ref(pol),),
+                        observed="not in the mesh", expected="sidecar or ambient enrolment",
+                    )
+                )  # fmt: skip
+    return outcome(
+        info,
+        findings,
+        passed="every meshed workload is deny-by-default at the mesh layer",
+        failed="{fail} namespaces or policies leave meshed workloads open",
     )
+
+
+def _allow_all_tcp(ctx: AuditContext, proxy: list[Policy]) -> set[int]:
+    """Pod classes whose mesh-layer ingress accepts every TCP connection from every pod."""
+    if not proxy:
+        return set()
+    layer = ctx.policies.with_policies(proxy)
+    conn = Connectivity(ctx.universe, layer)
+    pods = list(iter_bits(ctx.universe.pod_bits))
+    out: set[int] = set()
+    for d in pods:
+        if all(s == d or (conn.allowed(s, d) & TCP_CONNS) == TCP_CONNS for s in pods):
+            out.add(d)
+    return out
 
 
 @check(

@@ -355,3 +355,24 @@ def test_k17_cilium_empty_rule_default_deny_is_effective() -> None:
 
 def test_k17_unknown_without_workloads() -> None:
     assert run("NSEG-K17", NS, default_deny("a")).status is Status.UNKNOWN
+
+
+def _as_list(*docs: str) -> str:
+    """The documents as one ``kind: List`` (what ``kubectl get … -o yaml`` prints)."""
+    import yaml
+
+    items = [yaml.safe_load(d) for d in docs]
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items})
+
+
+def test_k17_list_items_are_judged_one_by_one() -> None:
+    """Items of a List snapshot are documents of their own: an inert item is found, an
+    effective one beside it is not, and findings name the item's kind and pointer."""
+    listing = _as_list(ccnp("ingress: [{}]", name="deny-all"), ccnp("ingress: []", name="inert"))
+    result = run("NSEG-K17", *CLUSTER, listing)
+    assert set(failing(result)) == {"CiliumClusterwideNetworkPolicy/inert"}
+    f = failing(result)["CiliumClusterwideNetworkPolicy/inert"]
+    assert_object(f, "CiliumClusterwideNetworkPolicy", "inert", "/items/1")
+    deny = run("NSEG-K03", *CLUSTER, listing)
+    kinds = {o.kind for f in deny.findings for o in f.objects}
+    assert "CiliumClusterwideNetworkPolicy" in kinds and "cilium" not in kinds

@@ -182,14 +182,63 @@ spec:
 """
 
 
-def test_k18_authorization_policy_is_unknown_until_istio_is_evaluated() -> None:
-    """Documented: Istio AuthorizationPolicy semantics are pending, so never pass."""
-    assert run("NSEG-K18", *CLUSTER, AP).status is Status.UNKNOWN
+MESH = (
+    namespace("a", **{"istio-injection": "enabled"})
+    + "\n---\n"
+    + namespace("b", **{"istio-injection": "enabled"}),
+    deploy("a", "web", ports=[80]),
+    deploy("b", "db", ports=[5432]),
+)
+ALLOW_NOTHING = """
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-nothing, namespace: istio-system}
+spec: {}
+"""
+ALLOW_ALL_DB = """
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: everyone, namespace: b}
+spec:
+  selector: {matchLabels: {app: db}}
+  rules: [{}]
+"""
+
+
+def test_k18_meshed_workload_without_allow_policy_fails() -> None:
+    result = run("NSEG-K18", *MESH, AP)
+    failed = failing(result)
+    assert set(failed) == {"namespace/a"}  # b/db has an ALLOW policy, a/web has none
+    assert "a/web" in failed["namespace/a"].message
+    assert finding(result, "namespace/b").status is Status.PASS
+
+
+def test_k18_mesh_wide_allow_nothing_passes() -> None:
+    result = run("NSEG-K18", *MESH, AP, ALLOW_NOTHING)
+    assert result.status is Status.PASS
+    assert_object(finding(result, "namespace/a"), "AuthorizationPolicy", "allow-nothing")
+
+
+def test_k18_allow_everything_neutralises_default_deny() -> None:
+    """A policy that exists but matches every request is no default deny (``rules: [{}]``)."""
+    result = run("NSEG-K18", *MESH, ALLOW_NOTHING, ALLOW_ALL_DB)
+    f = failing(result)["namespace/b"]
+    assert "every TCP connection" in f.message
+    assert_object(f, "AuthorizationPolicy", "everyone")
+
+
+def test_k18_policy_on_workloads_outside_the_mesh_fails() -> None:
+    result = run("NSEG-K18", *CLUSTER, AP)  # namespace b is not injected
+    f = failing(result)["policy/b/db-callers"]
+    assert "outside the mesh" in f.message
+
+
+def test_k18_not_applicable_or_unknown_without_mesh() -> None:
+    assert run("NSEG-K18", *CLUSTER).status is Status.NOT_APPLICABLE
     assert (
         run("NSEG-K18", *CLUSTER, config={"enforcement": {"mesh": "istio"}}).status
         is Status.UNKNOWN
     )
-    assert run("NSEG-K18", *CLUSTER).status is Status.NOT_APPLICABLE
 
 
 def test_k19_identity_policies_without_peer_authentication_fail() -> None:

@@ -10,7 +10,9 @@ a real inventory passed with ``--inventory`` is authoritative.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
+from dataclasses import replace
 
 from polyfence.inventory import (
     NAMESPACE_NAME_LABEL,
@@ -20,8 +22,8 @@ from polyfence.inventory import (
     Namespace,
     build_inventory,
 )
-from polyfence.model.peers import ANY_PEER, Peer
-from polyfence.model.policy import Governed, PolicySet
+from polyfence.model.peers import ANY_PEER, Peer, PrincipalMatch
+from polyfence.model.policy import Governed, Layer, PolicySet
 from polyfence.model.ports import ANY_PORTS
 from polyfence.model.selectors import (
     Contains,
@@ -81,6 +83,8 @@ def synthesise(policy_sets: Iterable[PolicySet]) -> Inventory:
     pod_labels: list[dict[str, str]] = [{}]
     named: set[str] = set()
     cidrs: list[str] = []
+    accounts: set[tuple[str, str]] = set()  # (namespace, service account) principals name
+    mesh = any(Layer.L7 in ps.layers() for ps in sets)
     for ps in sets:
         for pol in ps:
             if pol.subject.namespace:
@@ -94,6 +98,8 @@ def synthesise(policy_sets: Iterable[PolicySet]) -> Inventory:
                             for spec in rule.ports:  # type: ignore[union-attr]
                                 named.update(spec.named | spec.not_named)
         for peer in _peers(ps):
+            if peer.principal is not None:
+                _identities(peer.principal, ns_names, accounts)
             if peer.namespace_names:
                 ns_names.update(peer.namespace_names)
             ns_labels.extend(_assignments(peer.namespace_selector))
@@ -143,11 +149,37 @@ def synthesise(policy_sets: Iterable[PolicySet]) -> Inventory:
                 endpoints.append(
                     Endpoint("Pod", ns.name, f"{name}-no-named-ports", labels, "default", (other,))
                 )
+    for ns_name, sa in sorted(accounts):
+        counter += 1
+        ip = str(ipaddress.IPv4Address(0x0AF40000 + counter))
+        endpoints.append(Endpoint("Pod", ns_name, f"pod-sa-{sa}", {}, sa, (ip,), ports))
+    if mesh:
+        # Every pod gets a proxy, except one per namespace: mesh policies do not reach it.
+        endpoints = [replace(ep, mesh=True) for ep in endpoints]
+        for ns in namespaces:
+            counter += 1
+            ip = str(ipaddress.IPv4Address(0x0AF40000 + counter))
+            endpoints.append(Endpoint("Pod", ns.name, "pod-outside-mesh", {}, "default", (ip,)))
     for k, address in enumerate(addresses):
         endpoints.append(
             Endpoint("Pod", namespaces[0].name, f"pod-at-{k}", {}, "default", (address,))
         )
     return build_inventory(namespaces, endpoints)
+
+
+_PRINCIPAL = re.compile(r"(?:^|/)ns/([^/*]+)/sa/([^/*]+)$")
+
+
+def _identities(match: PrincipalMatch, ns_names: set[str], accounts: set[tuple[str, str]]) -> None:
+    """Namespaces and service accounts that mesh identities name, so that they exist."""
+    for text in (*(match.principals or ()), *match.not_principals):
+        found = _PRINCIPAL.search(text)
+        if found:
+            ns_names.add(found.group(1))
+            accounts.add((found.group(1), found.group(2)))
+    for ns in (*(match.namespaces or ()), *match.not_namespaces):
+        if "*" not in ns:
+            ns_names.add(ns)
 
 
 def _describe(labels: dict[str, str]) -> str:
