@@ -14,6 +14,7 @@ from polyfence.compliance.model import (
     CheckOutcome,
     Finding,
     Level,
+    ObjectRef,
     Severity,
     Status,
     check,
@@ -273,15 +274,121 @@ def a05_default_group(ctx: AuditContext) -> CheckOutcome:
     "Deny administration ports from 0.0.0.0/0 in the subnet's NACL before any allow.",
 )
 def a06_nacl_admin_ports(ctx: AuditContext) -> CheckOutcome:
-    nacls = sum(
-        1 for d in ctx.bundle.documents if isinstance(d.data, dict) and "NetworkAcls" in d.data
+    info = a06_nacl_admin_ports.info
+    ports = _tcp_points(ctx.config.admin_ports)
+    findings: list[Finding] = []
+    seen = 0
+    for doc in ctx.bundle.documents:
+        acls = doc.data.get("NetworkAcls") if isinstance(doc.data, dict) else None
+        if not isinstance(acls, list):
+            continue
+        for i, acl in enumerate(acls):
+            if not isinstance(acl, dict):
+                continue
+            seen += 1
+            acl_id = str(acl.get("NetworkAclId") or f"#{i}")
+            where = doc.source.child("NetworkAcls", i)
+            open_entries = _nacl_open_entries(acl, ports)
+            acl_ref = ObjectRef.at("NetworkAcl", None, acl_id, where)
+            if not open_entries:
+                findings.append(
+                    Finding(info.id, Status.PASS, info.severity, f"nacl/{acl_id}",
+                            f"network ACL {acl_id} admits no administration port from anywhere",
+                            (acl_ref,))
+                )  # fmt: skip
+                continue
+            parts = [
+                f"rule {number} allows {cidr} to TCP {port}"
+                for number, cidr, port, _ in open_entries
+            ]
+            objects = tuple(
+                ObjectRef.at("NetworkAcl", None, acl_id, where.child("Entries", j))
+                for *_, j in open_entries[:10]
+            )
+            findings.append(
+                Finding(info.id, Status.FAIL, info.severity, f"nacl/{acl_id}",
+                        f"network ACL {acl_id} ({', '.join(_subnets(acl)) or 'no subnet'}): "
+                        + "; ".join(parts[:6]) + (" …" if len(parts) > 6 else ""),
+                        objects, observed="ingress from anywhere to administration ports",
+                        expected="a deny before any allow from 0.0.0.0/0 or ::/0")
+            )  # fmt: skip
+    if not seen:
+        return CheckOutcome(Status.NOT_APPLICABLE, "no network ACLs in the input")
+    return outcome(
+        info,
+        findings,
+        passed="{total} network ACLs, none admits administration ports from anywhere",
+        failed="{fail} network ACLs admit administration ports from 0.0.0.0/0 or ::/0",
     )
-    if nacls:
-        return CheckOutcome(
-            Status.UNKNOWN,
-            f"{nacls} NetworkAcls documents found; polyfence does not read network ACLs yet",
-        )
-    return CheckOutcome(Status.NOT_APPLICABLE, "no network ACLs in the input")
+
+
+_ANY = {"CidrBlock": "0.0.0.0/0", "Ipv6CidrBlock": "::/0"}
+
+
+def _tcp_points(conns: ConnSet, limit: int = 256) -> list[int]:
+    out: list[int] = []
+    for lo, hi, ports in conns.segments:
+        if lo <= 6 <= hi:
+            for a, b in ports:
+                out.extend(range(a, min(b, a + limit) + 1))
+    return sorted(set(out))[:limit]
+
+
+def _nacl_covers(entry: dict[str, object], port: int) -> bool:
+    proto = str(entry.get("Protocol", "")).lower()
+    if proto in ("-1", "all"):
+        return True
+    if proto not in ("6", "tcp"):
+        return False
+    rng = entry.get("PortRange")
+    if not isinstance(rng, dict):
+        return True  # TCP without a range: every port
+    lo, hi = rng.get("From"), rng.get("To")
+    return isinstance(lo, int) and isinstance(hi, int) and lo <= port <= hi
+
+
+def _nacl_open_entries(acl: dict[str, object], ports: list[int]) -> list[tuple[int, str, int, int]]:
+    """(rule number, cidr, port, entry index) of ALLOW entries for 0.0.0.0/0 or ::/0 that decide
+    some source address for an administration port: NACLs are evaluated by ascending rule
+    number, first match wins, so a lower deny shadows a later allow."""
+    raw = acl.get("Entries")
+    entries = [
+        (j, e)
+        for j, e in enumerate(raw if isinstance(raw, list) else [])
+        if isinstance(e, dict) and not e.get("Egress") and isinstance(e.get("RuleNumber"), int)
+    ]
+    entries.sort(key=lambda item: item[1]["RuleNumber"])  # type: ignore[index]
+    found: list[tuple[int, str, int, int]] = []
+    for key, any_cidr in _ANY.items():
+        for port in ports:
+            undecided = IPSet.from_cidr(any_cidr)
+            for j, entry in entries:
+                cidr = entry.get(key)
+                if not isinstance(cidr, str) or not _nacl_covers(entry, port):
+                    continue
+                try:
+                    block = IPSet.from_cidr(cidr)
+                except ValueError:
+                    continue
+                hit = undecided & block
+                if not hit:
+                    continue
+                allow = str(entry.get("RuleAction", "")).lower() == "allow"
+                if allow and block == IPSet.from_cidr(any_cidr):
+                    found.append((int(entry["RuleNumber"]), cidr, port, j))  # type: ignore[call-overload]
+                undecided = undecided - hit
+                if not undecided:
+                    break
+    return found
+
+
+def _subnets(acl: dict[str, object]) -> list[str]:
+    assoc = acl.get("Associations")
+    return [
+        str(a.get("SubnetId"))
+        for a in (assoc if isinstance(assoc, list) else [])
+        if isinstance(a, dict) and a.get("SubnetId")
+    ]
 
 
 @check(

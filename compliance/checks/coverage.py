@@ -21,6 +21,7 @@ from polyfence.inventory import Endpoint
 from polyfence.model.policy import NOT_GOVERNED, Direction, Governed, Policy
 from polyfence.semantics.connset import FULL
 from polyfence.semantics.engine import Connectivity
+from polyfence.semantics.matching import Matcher, enforced_on
 
 
 def _covers_namespace(ctx: AuditContext, policy: Policy, namespace: str) -> bool:
@@ -282,7 +283,8 @@ def k05_isolation_coverage(ctx: AuditContext) -> CheckOutcome:
     for ep in ctx.workloads:
         by_ns[ep.namespace or ""].append(ep)
     findings = []
-    covered_total = total = 0
+    covered_total = total = throughout = 0
+    before = _baseline_covered(ctx)
     for ns in ctx.in_scope:
         pods = by_ns.get(ns)
         if not pods:
@@ -295,6 +297,8 @@ def k05_isolation_coverage(ctx: AuditContext) -> CheckOutcome:
             and _isolated(ctx, ep, Direction.EGRESS)
         ]
         missing = [ep for ep in pods if ep not in covered]
+        if before is not None:
+            throughout += sum(1 for ep in covered if ep.ref in before)
         covered_total += len(covered)
         total += len(pods)
         pct = 100.0 * len(covered) / len(pods)
@@ -320,9 +324,48 @@ def k05_isolation_coverage(ctx: AuditContext) -> CheckOutcome:
     )
     if total:
         pct = 100.0 * covered_total / total
-        return CheckOutcome(
-            result.status,
-            f"{result.detail}; cluster coverage {covered_total}/{total} ({pct:.1f}%)",
-            result.findings,
-        )
+        detail = f"{result.detail}; cluster coverage {covered_total}/{total} ({pct:.1f}%)"
+        if before is not None:
+            detail += (
+                f"; at the baseline {_before_pct(ctx, before)}; isolated for the whole interval "
+                f"(baseline and now): {throughout}/{total}"
+            )
+        return CheckOutcome(result.status, detail, result.findings)
     return result
+
+
+def _baseline_covered(ctx: AuditContext) -> set[str] | None:
+    """Refs of the in-scope workloads the baseline snapshot isolated both ways (None without a
+    baseline): with it, coverage is reported over the interval, as Calico's reports do."""
+    if ctx.baseline is None:
+        return None
+    base = ctx.baseline
+    inv = base.inventory if base.inventory.endpoints else ctx.inventory
+    matcher = Matcher(inv, ctx.profile, base.policies.network_sets)
+    covered: set[str] = set()
+    for ep in inv.pods:
+        if ep.host_network or not ctx.in_scope_ns(ep.namespace):
+            continue
+        both = all(
+            any(
+                isinstance(rules := p.direction(d), Governed)
+                and rules.isolates
+                and enforced_on(p.layer, ep)
+                and matcher.selects(p.subject, ep)
+                for p in base.policies
+            )
+            for d in (Direction.INGRESS, Direction.EGRESS)
+        )
+        if both:
+            covered.add(ep.ref)
+    return covered
+
+
+def _before_pct(ctx: AuditContext, before: set[str]) -> str:
+    base = ctx.baseline
+    assert base is not None
+    inv = base.inventory if base.inventory.endpoints else ctx.inventory
+    total = sum(1 for ep in inv.pods if ctx.in_scope_ns(ep.namespace))
+    if not total:
+        return "no workloads"
+    return f"{len(before)}/{total} ({100.0 * len(before) / total:.1f}%)"

@@ -140,9 +140,81 @@ def test_a05_group_name_is_read_into_the_ir() -> None:
     assert ("polyfence.dev/security-group", "sg-def") in policy.labels
 
 
-def test_a06_nacls_unknown_never_pass() -> None:
-    nacl = {"nacl.json": json.dumps({"NetworkAcls": [{"NetworkAclId": "acl-1", "Entries": []}]})}
-    assert run("NSEG-A06", *CLUSTER, files=nacl).status is Status.UNKNOWN
+def _nacl(*entries: dict[str, object], acl: str = "acl-1") -> dict[str, str]:
+    default_deny = [
+        {"RuleNumber": 32767, "Protocol": "-1", "RuleAction": "deny", "Egress": False,
+         "CidrBlock": "0.0.0.0/0"},
+        {"RuleNumber": 32768, "Protocol": "-1", "RuleAction": "deny", "Egress": False,
+         "Ipv6CidrBlock": "::/0"},
+    ]  # fmt: skip
+    doc = {
+        "NetworkAcls": [
+            {
+                "NetworkAclId": acl,
+                "Associations": [{"SubnetId": "subnet-1"}],
+                "Entries": [*entries, *default_deny],
+            }
+        ]
+    }
+    return {"nacl.json": json.dumps(doc)}
+
+
+def _entry(number: int, action: str, cidr: str, lo: int | None = None, hi: int | None = None,
+           protocol: str = "6", egress: bool = False) -> dict[str, object]:  # fmt: skip
+    out: dict[str, object] = {
+        "RuleNumber": number,
+        "Protocol": protocol,
+        "RuleAction": action,
+        "Egress": egress,
+        "Ipv6CidrBlock" if ":" in cidr else "CidrBlock": cidr,
+    }
+    if lo is not None:
+        out["PortRange"] = {"From": lo, "To": hi if hi is not None else lo}
+    return out
+
+
+def test_a06_allow_ssh_from_anywhere_fails_with_the_entry() -> None:
+    result = run("NSEG-A06", *CLUSTER, files=_nacl(_entry(100, "allow", "0.0.0.0/0", 0, 65535)))
+    f = failing(result)["nacl/acl-1"]
+    assert "rule 100 allows 0.0.0.0/0 to TCP 22" in f.message
+    assert "TCP 3389" in f.message and "subnet-1" in f.message
+    assert f.objects[0].pointer == "/NetworkAcls/0/Entries/0"
+
+
+def test_a06_all_traffic_over_ipv6_fails() -> None:
+    result = run("NSEG-A06", *CLUSTER, files=_nacl(_entry(100, "allow", "::/0", protocol="-1")))
+    assert "::/0" in failing(result)["nacl/acl-1"].message
+
+
+def test_a06_lower_deny_shadows_the_allow() -> None:
+    """First match by rule number: a deny of port 22 at 90 hides the allow-all at 100 for 22,
+    but 3389 stays open."""
+    files = _nacl(
+        _entry(100, "allow", "0.0.0.0/0", protocol="-1"), _entry(90, "deny", "0.0.0.0/0", 22)
+    )
+    f = failing(run("NSEG-A06", *CLUSTER, files=files))["nacl/acl-1"]
+    assert "TCP 3389" in f.message and "TCP 22" not in f.message
+    files = _nacl(
+        _entry(100, "allow", "0.0.0.0/0", protocol="-1"),
+        _entry(90, "deny", "0.0.0.0/0", 22),
+        _entry(91, "deny", "0.0.0.0/0", 3389),
+    )
+    assert run("NSEG-A06", *CLUSTER, files=files).status is Status.PASS
+
+
+def test_a06_office_range_egress_and_udp_pass() -> None:
+    files = _nacl(
+        _entry(100, "allow", "203.0.113.0/24", 22),  # a known range, not the internet
+        _entry(110, "allow", "0.0.0.0/0", 22, egress=True),  # egress entries are not ingress
+        _entry(120, "allow", "0.0.0.0/0", 3389, protocol="17"),  # UDP
+        _entry(130, "allow", "0.0.0.0/0", 443),
+    )
+    result = run("NSEG-A06", *CLUSTER, files=files)
+    assert result.status is Status.PASS
+    assert finding(result, "nacl/acl-1").status is Status.PASS
+
+
+def test_a06_not_applicable_without_nacls() -> None:
     assert run("NSEG-A06", *CLUSTER, files=sgs(SAFE)).status is Status.NOT_APPLICABLE
 
 

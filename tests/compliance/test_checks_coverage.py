@@ -295,6 +295,18 @@ def test_k05_deny_only_policies_pass() -> None:
     assert "100.0%" in result.detail
 
 
+def test_k05_coverage_over_the_interval_with_a_baseline() -> None:
+    """With a baseline snapshot, coverage is reported then and now, and how many workloads
+    stayed isolated for the whole interval (Calico's "protected throughout")."""
+    from tests.compliance.scenario import bundle
+
+    before = bundle(*CLUSTER, default_deny("a"), default_deny("b"))
+    result = run("NSEG-K05", *CLUSTER, default_deny("a"), baseline=before)
+    assert "at the baseline 2/2 (100.0%)" in result.detail
+    assert "whole interval (baseline and now): 1/2" in result.detail
+    assert "whole interval" not in run("NSEG-K05", *CLUSTER, default_deny("a")).detail
+
+
 # ---------------------------------------------------------------- K17 ineffective policies
 
 DANGLING = """
