@@ -15,7 +15,7 @@ from polyfence.inventory import Inventory
 from polyfence.model.policy import PolicySet
 from tests.strategies import general_sets, inventories
 
-TARGETS = ("kubernetes", "calico", "cilium", "canonical")
+TARGETS = ("kubernetes", "calico", "cilium", "istio", "canonical")
 INTENDED_ERRORS = {  # precise input errors, tested where they are explained
     "gnp-namespaceselector-in-set.yaml",
     "gnp-selector-projectcalico-namespace-in-set.yaml",
@@ -29,7 +29,7 @@ def corpus() -> list[Path]:
 
     return [
         p
-        for kind in ("k8s", "calico", "cilium")
+        for kind in ("k8s", "calico", "cilium", "istio")
         for p in sorted((SHARED / "corpus" / kind).glob("*.yaml"))
     ]
 
@@ -49,7 +49,7 @@ def test_every_format(path: Path, shared: Path) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(ir=general_sets(), inv=inventories(), target=st.sampled_from(TARGETS[:3]))
+@given(ir=general_sets(), inv=inventories(), target=st.sampled_from(TARGETS[:4]))
 def test_no_writer_drifts_silently(ir: PolicySet, inv: Inventory, target: str) -> None:
     """Whatever a writer changes, a loss of that effect says so (verified on the cluster)."""
     result = api.convert(ir, target, inventory=inv, allow_widening=True)
