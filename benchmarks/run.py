@@ -49,6 +49,7 @@ CASES = (
     ("connectivity", "conn-large"),
     ("compare", "conn-large"),
     ("audit", "conn-large"),
+    ("mesh", "conn-large"),
 )
 
 
@@ -263,7 +264,51 @@ def case_audit(data: Path, rec: _Recorder) -> None:
         rec.add(f"{fmt} size", len(text) / 2**20, "MiB")
 
 
+def case_mesh(data: Path, rec: _Recorder) -> None:
+    """Every pod in an Istio mesh (half the namespaces STRICT): Kubernetes -> Istio with the
+    engine's verification, then the connectivity of the Istio policies alone."""
+    from dataclasses import replace
+
+    from polyfence import api
+    from polyfence.inventory import build_inventory
+    from polyfence.semantics.engine import Connectivity, Universe
+
+    bundle = rec.phase(
+        "api.load (policies + cluster)",
+        lambda: api.load([str(data / "policies.yaml"), str(data / "cluster.yaml")]),
+    )
+    inv = bundle.inventory
+    namespaces = sorted({p.namespace or "" for p in inv.pods})
+    strict = set(namespaces[::2])
+    mesh = build_inventory(
+        inv.namespaces,
+        [
+            replace(ep, mesh=True, mtls="STRICT" if ep.namespace in strict else "PERMISSIVE")
+            if ep.is_pod
+            else ep
+            for ep in inv.endpoints
+        ],
+        inv.services,
+        inv.service_account_labels,
+        inv.external,
+    )
+    meshed = replace(bundle, inventory=mesh)
+    rec.add("pods", len(mesh.pods), "pods")
+    rec.add("policies", len(bundle.policies.policies), "policies")
+    result = rec.phase(
+        "convert k8s->istio (render + verify)",
+        lambda: api.convert(meshed, "istio", allow_widening=True),
+    )
+    rec.add("AuthorizationPolicies written", len(result.documents), "documents")
+    rec.add("losses reported", len(result.report.losses), "losses")
+    universe = rec.phase("Universe (mesh classes)", lambda: Universe(mesh, [result.policies]))
+    conn = rec.phase("Connectivity() (mesh layer)", lambda: Connectivity(universe, result.policies))
+    matrix = rec.phase("matrix() (all class pairs)", conn.matrix)
+    rec.add("allowed class pairs", len(matrix), "pairs")
+
+
 CASE_FUNCS = {
+    "mesh": case_mesh,
     "convert": case_convert,
     "connectivity": case_connectivity,
     "compare": case_compare,

@@ -128,6 +128,21 @@ def is_binding(doc: Document) -> bool:
     return doc.kind == SGP_KIND and doc.api_version == SGP_API_VERSION
 
 
+MAPPING_API_VERSION = "polyfence.dev/v1alpha1"
+MAPPING_KIND = "SecurityGroupBindings"
+
+
+def is_mapping(doc: Document) -> bool:
+    """polyfence's explicit mapping file: SecurityGroupPolicy selections without EKS, e.g. for
+    a snapshot that lacks the SGP objects or groups attached by other means."""
+    return doc.kind == MAPPING_KIND and doc.api_version == MAPPING_API_VERSION
+
+
+_MAPPING_FIELDS = frozenset(
+    {"groupIds", "namespace", "podSelector", "serviceAccountSelector", "name"}
+)
+
+
 class _Reader:
     def __init__(self) -> None:
         self.problems: list[Diagnostic] = []
@@ -208,6 +223,56 @@ class _Reader:
         bound = Binding(ns, name, pods, sas, ref)
         for gid in dict.fromkeys(ids):
             self.bindings.setdefault(gid, []).append(bound)
+
+    def mapping(self, doc: Document) -> None:
+        """``spec.bindings[]``: ``{groupIds, namespace, podSelector?, serviceAccountSelector?,
+        name?}``, each read exactly as a SecurityGroupPolicy with those fields would be."""
+        data, ref = doc.data, doc.source
+        doc_name = str((data.get("metadata") or {}).get("name") or "bindings")
+        items = (
+            (data.get("spec") or {}).get("bindings") if isinstance(data.get("spec"), dict) else None
+        )
+        if not isinstance(items, list):
+            self.error(ref.child("spec", "bindings"), "bindings must be a list")
+            return
+        for i, item in enumerate(items):
+            iref = ref.child("spec", "bindings", i)
+            if not isinstance(item, dict):
+                self.error(iref, "a binding must be an object")
+                continue
+            unknown = sorted(set(item) - _MAPPING_FIELDS)
+            if unknown:
+                self.error(
+                    iref.child(unknown[0]),
+                    f"unknown field (known: {', '.join(sorted(_MAPPING_FIELDS))})",
+                )
+                continue
+            ns = item.get("namespace")
+            if not isinstance(ns, str) or not ns:
+                self.error(iref.child("namespace"), "a binding needs the namespace of its pods")
+                continue
+            ids = item.get("groupIds")
+            if (
+                not isinstance(ids, list)
+                or not ids
+                or not all(isinstance(g, str) and g for g in ids)
+            ):
+                self.error(
+                    iref.child("groupIds"),
+                    "groupIds must be a non-empty list of group ids or names",
+                )
+                continue
+            pods = self.selector(item.get("podSelector"), iref.child("podSelector"))
+            sas = self.selector(
+                item.get("serviceAccountSelector"), iref.child("serviceAccountSelector")
+            )
+            if pods is None and sas is None:
+                self.error(iref, "a binding needs podSelector or serviceAccountSelector")
+                continue
+            name = str(item.get("name") or f"{doc_name}-{i}")
+            bound = Binding(ns, name, pods, sas, iref)
+            for gid in dict.fromkeys(ids):
+                self.bindings.setdefault(gid, []).append(bound)
 
     def selector(self, value: Any, ref: SourceRef) -> Selector | None:
         if value is None:
@@ -353,7 +418,7 @@ class _Reader:
                     Effect.INVENTORY_DEPENDENT,
                     Feature.SECURITY_GROUP,
                     group.ref,
-                    f"no SecurityGroupPolicy binds {group.key}: it governs only the "
+                    f"no SecurityGroupPolicy or SecurityGroupBindings entry binds {group.key}: it governs only the "
                     "endpoints an inventory lists with it",
                 )
                 out.append(
@@ -405,7 +470,7 @@ class AwsSecurityGroupTranslator:
     }
 
     def accepts(self, doc: Document) -> bool:
-        return is_binding(doc) or is_describe(doc.data) or is_template(doc.data)
+        return is_binding(doc) or is_mapping(doc) or is_describe(doc.data) or is_template(doc.data)
 
     def to_canonical(self, docs: Sequence[Document]) -> Translation[PolicySet]:
         from polyfence.translators._aws_cfn import template_groups
@@ -415,6 +480,8 @@ class AwsSecurityGroupTranslator:
         for doc in docs:
             if is_binding(doc):
                 reader.binding(doc)
+            elif is_mapping(doc):
+                reader.mapping(doc)
             elif is_describe(doc.data):
                 reader.describe(doc)
             elif is_template(doc.data):

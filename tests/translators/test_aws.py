@@ -135,6 +135,46 @@ def test_groups_bind_through_sgps_and_isolate_like_aws() -> None:
     assert allowed(ps, "1.2.3.4", FREE, 22)
 
 
+MAPPING = {
+    "apiVersion": "polyfence.dev/v1alpha1",
+    "kind": "SecurityGroupBindings",
+    "metadata": {"name": "shop-groups"},
+    "spec": {
+        "bindings": [
+            {"groupIds": ["sg-db"], "namespace": "shop", "podSelector": {"matchLabels": {"app": "db"}}},
+            {"groupIds": ["sg-api"], "namespace": "shop", "podSelector": {"matchLabels": {"app": "api"}}},
+            {"groupIds": ["sg-web"], "namespace": "shop", "name": "web",
+             "serviceAccountSelector": {"matchLabels": {"team": "pay"}}},
+        ]
+    },
+}  # fmt: skip
+
+
+def test_mapping_file_binds_exactly_like_security_group_policies() -> None:
+    """Identity from an explicit mapping file, never guessed: same meaning as the SGPs."""
+    from polyfence.semantics.compare import Relation, compare
+
+    with_sgps = read(SHOP)
+    with_mapping = read([SHOP[0], MAPPING])
+    assert compare(with_sgps, with_mapping, INV).relation is Relation.EQUIVALENT
+    assert allowed(with_mapping, API, DB, 5432) and not allowed(with_mapping, WEB, DB, 5432)
+
+
+def test_mapping_file_errors_are_located() -> None:
+    bad = dict(MAPPING, spec={"bindings": [{"groupIds": ["sg-db"], "podSelector": {}}]})
+    with pytest.raises(InputError) as info:
+        read([SHOP[0], bad])
+    assert info.value.diagnostics[0].source.pointer == "/spec/bindings/0/namespace"
+    bad = dict(MAPPING, spec={"bindings": [{"groupIds": ["sg-db"], "namespace": "shop"}]})
+    with pytest.raises(InputError) as info:
+        read([SHOP[0], bad])
+    assert "podSelector or serviceAccountSelector" in str(info.value)
+    bad = dict(MAPPING, spec={"bindings": [{"groupId": ["sg-db"], "namespace": "shop"}]})
+    with pytest.raises(InputError) as info:
+        read([SHOP[0], bad])
+    assert info.value.diagnostics[0].source.pointer == "/spec/bindings/0/groupId"
+
+
 def test_multiple_sgps_on_one_pod_union() -> None:
     docs = [
         {
