@@ -38,7 +38,7 @@ Capability table (feature → read AWS → IR / write IR → AWS):
 | service-account label selectors | SGP serviceAccountSelector (exact) | exact |
 | service-account names, entities, FQDN, notSelector, principals | n/a | dropped (narrowed) |
 | named ports | n/a | inventory-dependent: resolved per destination pod |
-| prefix lists | dropped (narrowed): entries are not in the document | n/a |
+| prefix lists | CIDRs from the input (`describe-prefix-lists`, `Entries`), else dropped | n/a |
 | deny / pass / tiers / allow-without-isolation | n/a | as Kubernetes (allow-only union) |
 | L7 | n/a | widened to L4 |
 | rules per group (60 per direction per family) | n/a | split across groups (exact) |
@@ -124,6 +124,16 @@ def is_describe(data: Any) -> bool:
     )
 
 
+def is_prefix_lists(data: Any) -> bool:
+    """``aws ec2 describe-prefix-lists`` (``Cidrs``) or managed lists with their ``Entries``."""
+    return (
+        isinstance(data, dict)
+        and "kind" not in data
+        and isinstance(data.get("PrefixLists"), list)
+        and "SecurityGroups" not in data
+    )
+
+
 def is_binding(doc: Document) -> bool:
     return doc.kind == SGP_KIND and doc.api_version == SGP_API_VERSION
 
@@ -150,6 +160,7 @@ class _Reader:
         self.groups: list[RawGroup] = []
         self.bindings: dict[str, list[Binding]] = {}
         self.by_name: dict[str, str] = {}
+        self.prefix_lists: dict[str, tuple[str, ...]] = {}
 
     def error(self, ref: SourceRef, message: str) -> None:
         self.problems.append(Diagnostic(ref, message))
@@ -186,6 +197,31 @@ class _Reader:
                     group.egress = target = []
                 target.extend((p, ref.child(field_name, j)) for j, p in enumerate(perms))
             self.add_group(group)
+
+    def prefix_list_doc(self, doc: Document) -> None:
+        for i, item in enumerate(doc.data["PrefixLists"]):
+            ref = doc.source.child("PrefixLists", i)
+            pl_id = item.get("PrefixListId") if isinstance(item, dict) else None
+            if not isinstance(pl_id, str) or not pl_id:
+                self.error(ref, "a prefix list needs PrefixListId")
+                continue
+            raw = item.get("Cidrs")
+            key = "Cidrs"
+            if raw is None:
+                raw = [
+                    e.get("Cidr") if isinstance(e, dict) else e for e in item.get("Entries") or []
+                ]
+                key = "Entries"
+            if not isinstance(raw, list):
+                self.error(ref.child(key), "must be a list of CIDRs")
+                continue
+            cidrs: list[str] = []
+            for j, text in enumerate(raw):
+                family = 6 if ":" in str(text) else 4
+                cidr = self.cidr(text, family, ref.child(key, j))
+                if cidr is not None:
+                    cidrs.append(cidr)
+            self.prefix_lists[pl_id] = tuple(cidrs)
 
     def add_group(self, group: RawGroup) -> None:
         self.groups.append(group)
@@ -383,13 +419,27 @@ class _Reader:
                     peers.append(Peer(ip=IpMatch((cidr,))))
                     cover |= IPSet.from_cidr(cidr)
         for k, item in enumerate(perm.get("PrefixListIds") or []):
+            pl_id = str((item or {}).get("PrefixListId"))
+            cidrs = self.prefix_lists.get(pl_id)
+            if cidrs is None:
+                self.loss(
+                    Effect.NARROWED,
+                    Feature.IPBLOCK,
+                    ref.child("PrefixListIds", k),
+                    f"prefix list {pl_id} has no entries in the input (add `aws ec2 "
+                    "describe-prefix-lists` or the managed list's entries); its source was dropped",
+                )
+                continue
             self.loss(
-                Effect.NARROWED,
+                Effect.INVENTORY_DEPENDENT,
                 Feature.IPBLOCK,
                 ref.child("PrefixListIds", k),
-                f"prefix list {(item or {}).get('PrefixListId')} has no entries in the "
-                "document; its source was dropped",
+                f"prefix list {pl_id} expanded to its {len(cidrs)} CIDRs in the input; later "
+                "changes to the list are not covered",
             )
+            for cidr in cidrs:
+                peers.append(Peer(ip=IpMatch((cidr,))))
+                cover |= IPSet.from_cidr(cidr)
         for k, pair in enumerate(perm.get("UserIdGroupPairs") or []):
             peers.extend(self.group_peers(pair or {}, ref.child("UserIdGroupPairs", k)))
         if ports is None or not peers:
@@ -458,7 +508,7 @@ class AwsSecurityGroupTranslator:
     name: ClassVar[str] = FORMAT
     aliases: ClassVar[tuple[str, ...]] = ()
     capabilities: ClassVar[dict[str, str]] = {
-        "read": "exact for CIDR, port, protocol and SGP-bound group rules; prefix lists dropped",
+        "read": "exact for CIDR, port, protocol and SGP-bound group rules; prefix lists from the input",
         Feature.IPBLOCK_EXCEPT.value: "exact: CIDR splitting (quota-split across groups)",
         Feature.SECURITY_GROUP.value: "via SecurityGroupPolicy bindings; unbound: inventory-dependent",
         Feature.NAMED_PORT.value: "inventory-dependent: resolved per destination pod",
@@ -482,6 +532,8 @@ class AwsSecurityGroupTranslator:
                 reader.binding(doc)
             elif is_mapping(doc):
                 reader.mapping(doc)
+            elif is_prefix_lists(doc.data):
+                reader.prefix_list_doc(doc)
             elif is_describe(doc.data):
                 reader.describe(doc)
             elif is_template(doc.data):

@@ -175,6 +175,27 @@ def test_mapping_file_errors_are_located() -> None:
     assert info.value.diagnostics[0].source.pointer == "/spec/bindings/0/groupId"
 
 
+def test_prefix_lists_expand_from_the_input() -> None:
+    ssh = perm("tcp", 22, 22, PrefixListIds=[{"PrefixListId": "pl-office"}])
+    groups = {"SecurityGroups": [group("sg-api", [ssh], [ALL_OUT])]}
+    bind = sgp("api", "shop", ["sg-api"], {"matchLabels": {"app": "api"}})
+    lists = {"PrefixLists": [{"PrefixListId": "pl-office", "Cidrs": ["203.0.113.0/24"]}]}
+    result = AWS.to_canonical(docs_of([groups, bind, lists]))
+    assert allowed(result.value, "203.0.113.9", API, 22)
+    assert not allowed(result.value, "198.51.100.1", API, 22)
+    (loss,) = [x for x in result.report.losses if "pl-office" in x.message]
+    assert loss.effect is Effect.INVENTORY_DEPENDENT
+    managed = {
+        "PrefixLists": [{"PrefixListId": "pl-office", "Entries": [{"Cidr": "203.0.113.0/24"}]}]
+    }
+    assert allowed(read([groups, bind, managed]), "203.0.113.9", API, 22)
+    missing = AWS.to_canonical(docs_of([groups, bind]))
+    assert not allowed(missing.value, "203.0.113.9", API, 22)
+    assert any(
+        x.effect is Effect.NARROWED and "pl-office" in x.message for x in missing.report.losses
+    )
+
+
 def test_multiple_sgps_on_one_pod_union() -> None:
     docs = [
         {
