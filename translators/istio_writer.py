@@ -372,6 +372,8 @@ class _Writer:
         self.matcher = Matcher(options.inventory or Inventory(), profile, ps.network_sets)
         inv = options.inventory
         self.pods = [] if inv is None else [ep for ep in inv.pods if self.matcher.acts_as_pod(ep)]
+        self.remotes = {id(ep): Remote(ep) for ep in self.pods}  # parsed addresses, built once
+        self._matched: dict[Peer, list[Endpoint]] = {}
         self.removable = removable_denies(ps, Direction.INGRESS)
         self.losses: list[Loss] = []
 
@@ -724,7 +726,13 @@ class _Writer:
             namespace_names=peer.namespace_names,
             service_account=peer.service_account,
         )
-        return [ep for ep in self.pods if self.matcher.peer_matches(pod_part, Remote(ep))]
+        found = self._matched.get(pod_part)
+        if found is None:
+            found = [
+                ep for ep in self.pods if self.matcher.peer_matches(pod_part, self.remotes[id(ep)])
+            ]
+            self._matched[pod_part] = found
+        return found
 
     def mtls_check(
         self, rule: Rule, peer: Peer, scope: _Scope, matched: list[Endpoint] | None = None
@@ -743,9 +751,11 @@ class _Writer:
             return
         clients = self.matched_pods(peer) if matched is None else matched
         servers = [s for s in scope.pods if s.mesh and self.matcher.mtls_mode(s) != "STRICT"]
-        lost = [
-            c for c in clients if any(not self.matcher.mutual_tls(Remote(c), s) for s in servers)
-        ]
+        # mutual_tls(c, s) holds iff c is a mesh pod and s does not disable mTLS
+        if any(self.matcher.mtls_mode(s) == "DISABLE" for s in servers):
+            lost = list(clients) if servers else []
+        else:
+            lost = [c for c in clients if servers and not c.mesh]
         if lost:
             self.loss(
                 _narrows(rule),
@@ -782,16 +792,15 @@ class _Writer:
             return []
         chosen = {id(ep) for ep in matched}
         servers = scope.pods if scope.pods else ()
+        # a mesh client gets mTLS to any mesh server that does not disable it
+        any_mtls_server = any(s.mesh and self.matcher.mtls_mode(s) != "DISABLE" for s in servers)
         sharing = [
             ep
             for ep in self.pods
             if id(ep) not in chosen
             and (ep.namespace or "", ep.service_account or "default") in pairs
             and ep.mesh
-            and (
-                not servers
-                or any(self.matcher.mutual_tls(Remote(ep), s) for s in servers if s.mesh)
-            )
+            and (not servers or any_mtls_server)
         ]
         if sharing:
             self.loss(
