@@ -25,6 +25,7 @@ Decisions (DESIGN §7, reference/aws.md §5.8):
 
 from __future__ import annotations
 
+import copy
 import enum
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -544,3 +545,46 @@ class _Peers:
     ) -> Change:
         name = self.names[key.peer] if key.peer_kind == DESIRED else ""
         return Change(action, target, key, description, previous, (), self.label(key), name)
+
+
+def group_ids_by_name(desired: DesiredState, state: AccountState) -> dict[str, str]:
+    """Lower-cased GroupName -> GroupId for the desired groups the account has (same VPC)."""
+    out: dict[str, str] = {}
+    for g in desired.groups:
+        if g.name is None:
+            continue
+        vpc = g.vpc_id or state.default_vpc
+        for actual in state.groups:
+            if actual.vpc_id == vpc and actual.name.lower() == g.name.lower():
+                out[g.name.lower()] = actual.group_id
+    return out
+
+
+def bind_group_ids(
+    documents: Iterable[Document], ids: Mapping[str, str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The SecurityGroupPolicy manifests of a desired file with group names replaced by the
+    account's ids (the EKS VPC resource controller needs ``sg-…`` ids), and the names left
+    unresolved (groups not created yet)."""
+    out: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for doc in documents:
+        data = doc.data
+        if not (isinstance(data, dict) and data.get("kind") == "SecurityGroupPolicy"):
+            continue
+        manifest = copy.deepcopy(data)
+        groups = (manifest.get("spec") or {}).get("securityGroups") or {}
+        resolved = []
+        for entry in groups.get("groupIds") or []:
+            text = str(entry)
+            if text.startswith("sg-"):
+                resolved.append(text)
+            elif text.lower() in ids:
+                resolved.append(ids[text.lower()])
+            else:
+                resolved.append(text)
+                missing.append(text)
+        if groups:
+            groups["groupIds"] = resolved
+        out.append(manifest)
+    return out, sorted(set(missing))

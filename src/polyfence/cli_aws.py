@@ -20,6 +20,8 @@ from polyfence.aws_plan import (
     DesiredState,
     OwnershipError,
     Plan,
+    bind_group_ids,
+    group_ids_by_name,
     parse_desired,
 )
 from polyfence.errors import ConfigError, InputError, PolyfenceError
@@ -157,10 +159,33 @@ def pull(
 
 
 def _desired(path: str, vpc_id: str | None) -> DesiredState:
+    return parse_desired(_desired_documents(path), vpc_id)
+
+
+def _desired_documents(path: str) -> list[Any]:
     docs, problems = read_documents([path])
     if problems:
         raise InputError(problems)
-    return parse_desired(docs, vpc_id)
+    return docs
+
+
+def _write_bindings(
+    path: str, desired: str, state: DesiredState, client: Any, applied: bool
+) -> None:
+    """DESIRED's SecurityGroupPolicy manifests with the account's group ids in place of names."""
+    from polyfence.io import aws as aws_io
+    from polyfence.io.files import dump
+
+    ids = group_ids_by_name(state, aws_io.read_state(client, state))
+    manifests, missing = bind_group_ids(_desired_documents(desired), ids)
+    if not manifests:
+        _err(f"{desired} holds no SecurityGroupPolicy: nothing written to {path}")
+        return
+    if missing:
+        why = "not created" if applied else "not created yet (dry run)"
+        _err(f"groups {', '.join(missing)} are {why}: their names were left in {path}")
+    write_atomic(path, dump(manifests, "yaml"))
+    _err(f"wrote {len(manifests)} SecurityGroupPolicy manifests with group ids to {path}")
 
 
 def _show(plan: Plan, output_format: str, extra: dict[str, Any] | None = None) -> None:
@@ -211,6 +236,12 @@ def plan(
 @_desired_argument
 @_vpc_option
 @click.option("--yes", is_flag=True, help="Really apply (default: dry run, prints the plan).")
+@click.option(
+    "--bindings-out",
+    metavar="FILE",
+    help="Write DESIRED's SecurityGroupPolicy manifests with the account's group ids "
+    "(names resolved after applying) for kubectl apply.",
+)
 @_format_option
 @_aws_options
 @_handle
@@ -218,6 +249,7 @@ def apply(
     desired: str,
     vpc_id: str | None,
     yes: bool,
+    bindings_out: str | None,
     output_format: str,
     region: str | None,
     profile: str | None,
@@ -237,6 +269,8 @@ def apply(
         raise OwnershipError(result.refusals)
     if not yes:
         _show(result, output_format, {"applied": 0, "dryRun": True})
+        if bindings_out:
+            _write_bindings(bindings_out, desired, state, client, applied=False)
         if result.has_changes:
             _err("dry run: nothing applied; re-run with --yes to apply")
             sys.exit(EXIT_PENDING)
@@ -247,3 +281,5 @@ def apply(
     if output_format == "json":
         _show(result, output_format, {"applied": len(done), "dryRun": False})
     _err(f"applied {len(done)} changes" if done else "no changes")
+    if bindings_out:
+        _write_bindings(bindings_out, desired, state, client, applied=True)

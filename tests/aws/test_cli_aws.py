@@ -233,3 +233,32 @@ def test_unknown_profile_and_missing_region_are_usage_errors(
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     result = CliRunner().invoke(cli, ["aws", "pull"])
     assert result.exit_code == 2 and "no AWS region" in result.stderr
+
+
+def test_apply_writes_bindings_with_the_created_group_ids(
+    ec2: Any, vpc: str, moto_endpoint: str, tmp_path: Path
+) -> None:
+    """SecurityGroupPolicies written with group names (the groups do not exist yet when
+    converting) get the ids AWS assigned, so `kubectl apply` can bind them."""
+    named = {
+        "apiVersion": "vpcresources.k8s.aws/v1beta1",
+        "kind": "SecurityGroupPolicy",
+        "metadata": {"name": "web-by-name", "namespace": "shop"},
+        "spec": {"podSelector": {}, "securityGroups": {"groupIds": ["web"]}},
+    }
+    desired = write_desired(tmp_path, vpc, named)
+    out = tmp_path / "bindings.yaml"
+    code, _, err = run(moto_endpoint, "apply", str(desired), "--bindings-out", str(out))
+    assert code == 4 and "not created yet (dry run)" in err  # dry run: names stay, said so
+    code, _, err = run(moto_endpoint, "apply", str(desired), "--yes", "--bindings-out", str(out))
+    assert code == 0, err
+    web = next(
+        g["GroupId"]
+        for g in ec2.describe_security_groups()["SecurityGroups"]
+        if g["GroupName"] == "web"
+    )
+    manifests = list(yaml.safe_load_all(out.read_text()))
+    assert [m["metadata"]["name"] for m in manifests] == ["web", "web-by-name"]
+    assert manifests[0]["spec"]["securityGroups"]["groupIds"] == ["sg-123"]  # ids kept
+    assert manifests[1]["spec"]["securityGroups"]["groupIds"] == [web]
+    assert "wrote 2 SecurityGroupPolicy manifests" in err
