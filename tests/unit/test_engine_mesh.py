@@ -281,3 +281,20 @@ def test_proxy_layer_ands_with_network_layer() -> None:
     assert _allowed(ps, inv, "shop/api", "shop/web", 8080)
     assert not _allowed(ps, inv, "shop/api", "shop/web", 9000)  # the network layer refuses
     assert not _allowed(ps, inv, "shop/api", "shop/web", 53, proto=17)
+
+
+def test_identity_namespaces_narrow_only_when_the_test_says_so() -> None:
+    from polyfence.semantics.matching import identity_namespaces
+
+    def ns(**kw: Any) -> frozenset[str] | None:
+        return identity_namespaces(PrincipalMatch(**kw))
+
+    assert ns(principals=frozenset({"cluster.local/ns/a/sa/x", "*/ns/b/sa/y"})) == {"a", "b"}
+    assert ns(principals=frozenset({"cluster.local/ns/a/sa/*"})) == {"a"}
+    assert ns(principals=frozenset({"cluster.local/ns/a/sa/x", "*/sa/y"})) is None
+    assert ns(principals=frozenset({"*"})) is None
+    assert ns(namespaces=frozenset({"a", "b"})) == {"a", "b"}
+    assert ns(namespaces=frozenset({"a*"})) is None
+    assert ns(not_namespaces=frozenset({"a"})) is None
+    both = ns(principals=frozenset({"td/ns/a/sa/x"}), namespaces=frozenset({"a", "b"}))
+    assert both == {"a"}

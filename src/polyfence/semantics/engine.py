@@ -47,6 +47,7 @@ from polyfence.semantics.matching import (
     Matcher,
     Remote,
     enforced_on,
+    identity_namespaces,
     mesh_relative,
     node_relative,
     rule_conns,
@@ -229,7 +230,11 @@ class Universe:
                 self.pod_bits |= 1 << cls.index
                 ns = cls.representative.endpoint.namespace or ""  # type: ignore[union-attr]
                 self.by_namespace[ns] |= 1 << cls.index
-        self._peer_cache: dict[tuple[Peer, int, int], int] = {}
+        self._peer_cache: dict[tuple[Peer, int, object], int] = {}
+
+    def mtls_key(self, subject: EndpointClass) -> str:
+        ep = subject.representative.endpoint
+        return "disable" if ep is not None and self.matcher.mtls_mode(ep) == "DISABLE" else "mtls"
 
     def node_of(self, idx: int) -> str | None:
         """The node a class runs on (a node class is its own node); None for addresses."""
@@ -267,7 +272,11 @@ class Universe:
         node-relative entities, subject class)."""
         matcher = matcher or self.matcher
         relative = node_relative(peer) or mesh_relative(peer)
-        key = (peer, id(matcher), subject.index if relative and subject is not None else -1)
+        where: object = -1
+        if relative and subject is not None:
+            # Identities depend on the subject only through whether it disables mTLS.
+            where = subject.index if node_relative(peer) else self.mtls_key(subject)
+        key = (peer, id(matcher), where)
         cached = self._peer_cache.get(key)
         if cached is not None:
             return cached
@@ -286,6 +295,10 @@ class Universe:
                     candidates |= bits
         elif peer.wants_pod:
             candidates = self.pod_bits
+        elif peer.principal is not None and (names := identity_namespaces(peer.principal)):
+            candidates = 0  # positive identities: mesh pods of the namespaces they name
+            for ns in names:
+                candidates |= self.by_namespace.get(ns, 0)
         else:
             candidates = self.all_bits
         bits = 0
@@ -331,7 +344,7 @@ class DirectionEvaluator:
         self.layer = layer
         self.matcher = universe.matcher_for(policy_set)
         self.tiers = {p.tier: policy_set.tier(p.tier) for p in policy_set}
-        self._rule_cache: dict[tuple[int, int], list[tuple[int, ConnSet]]] = {}
+        self._rule_cache: dict[tuple[int, object], list[tuple[int, ConnSet]]] = {}
         self._local_cache: dict[tuple[Peer, int], bool] = {}
 
     def _rule_parts(
@@ -358,6 +371,20 @@ class DirectionEvaluator:
                 by_conns[conns] |= 1 << idx
         return [(bits, conns) for conns, bits in by_conns.items()]
 
+    def _subject_key(self, rule: Rule, direction: Direction, subject: EndpointClass) -> object:
+        """What of the subject a rule's evaluation depends on (the rule cache key): nothing,
+        the subject itself, or only the mesh facts (mTLS off, ports declared TCP)."""
+        if (direction is Direction.INGRESS and uses_named_ports(rule.ports)) or _node_relative(
+            rule
+        ):
+            return subject.index
+        if self.layer is not Layer.L7 or (rule.l7 is None and not _mesh_relative(rule)):
+            return -1
+        ep = subject.representative.endpoint
+        opaque = ep.opaque_ports if ep is not None and rule.l7 is not None else ()
+        mtls = self.universe.mtls_key(subject) if _mesh_relative(rule) else ""
+        return (opaque, mtls)
+
     def _local_ok(self, local: Peer, subject: EndpointClass) -> bool:
         key = (local, subject.index)
         found = self._local_cache.get(key)
@@ -383,14 +410,7 @@ class DirectionEvaluator:
                         continue
                     if rule.local is not None and not self._local_ok(rule.local, subject):
                         continue
-                    per_subject = (
-                        (direction is Direction.INGRESS and uses_named_ports(rule.ports))
-                        or _node_relative(rule)
-                        or (
-                            self.layer is Layer.L7 and (rule.l7 is not None or _mesh_relative(rule))
-                        )
-                    )
-                    key = (id(rule), subject.index if per_subject else -1)
+                    key = (id(rule), self._subject_key(rule, direction, subject))
                     parts = self._rule_cache.get(key)
                     if parts is None:
                         parts = self._rule_parts(rule, direction, subject)

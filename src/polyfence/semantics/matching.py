@@ -373,6 +373,29 @@ def istio_match(pattern: str, value: str) -> bool:
     return value == pattern
 
 
+_PRINCIPAL_NS = re.compile(r"(?:^|/)ns/([^/*]+)/sa/[^/]*$")
+
+
+def identity_namespaces(match: PrincipalMatch) -> frozenset[str] | None:
+    """The namespaces a positive identity test confines matches to, when it says so: every
+    principal names its namespace (``td/ns/NS/sa/SA``, ``*/ns/NS/sa/SA``) or the namespaces
+    are exact. None when the test may match elsewhere (wildcards, only negations)."""
+    found: frozenset[str] | None = None
+    if match.principals is not None:
+        names: set[str] = set()
+        for pattern in match.principals:
+            hit = _PRINCIPAL_NS.search(pattern)
+            if hit is None:
+                names = set()
+                break
+            names.add(hit.group(1))
+        if names:
+            found = frozenset(names)
+    if match.namespaces is not None and not any("*" in n for n in match.namespaces):
+        found = frozenset(match.namespaces) if found is None else found & match.namespaces
+    return found
+
+
 TCP_CONNS = ConnSet.single(int(Protocol.TCP), IntervalSet.span(0, 65535))
 NON_TCP_CONNS = FULL - TCP_CONNS
 
