@@ -20,13 +20,12 @@ from polyfence.compliance.model import (
     check,
     outcome,
 )
-from polyfence.inventory import Endpoint
+from polyfence.inventory import MESH_ROOT_NAMESPACE, Endpoint
 from polyfence.model.document import Document
 from polyfence.model.policy import Direction, Governed, Layer, Policy
 from polyfence.semantics.engine import Connectivity, iter_bits
 from polyfence.semantics.matching import TCP_CONNS
 
-ROOT_NAMESPACE = "istio-system"
 IDENTITY_FIELDS = ("principals", "notPrincipals", "namespaces", "notNamespaces")
 
 
@@ -187,7 +186,7 @@ def k19_strict_mtls(ctx: AuditContext) -> CheckOutcome:
     mesh_wide = [
         d
         for d in peer_auth
-        if _meta(d)[0] == ROOT_NAMESPACE and not (d.data.get("spec") or {}).get("selector")
+        if _meta(d)[0] == MESH_ROOT_NAMESPACE and not (d.data.get("spec") or {}).get("selector")
     ]
     findings = []
     for ns, aps in sorted(relying.items()):

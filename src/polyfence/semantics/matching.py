@@ -373,7 +373,9 @@ def istio_match(pattern: str, value: str) -> bool:
     return value == pattern
 
 
-_PRINCIPAL_NS = re.compile(r"(?:^|/)ns/([^/*]+)/sa/[^/]*$")
+# ``…ns/NS/sa/SA`` at the end of a principal pattern: the namespace, and the account (which
+# may still hold a ``*`` when the pattern is a prefix).
+PRINCIPAL_IDENTITY = re.compile(r"(?:^|/)ns/([^/*]+)/sa/([^/]*)$")
 
 
 def identity_namespaces(match: PrincipalMatch) -> frozenset[str] | None:
@@ -384,7 +386,7 @@ def identity_namespaces(match: PrincipalMatch) -> frozenset[str] | None:
     if match.principals is not None:
         names: set[str] = set()
         for pattern in match.principals:
-            hit = _PRINCIPAL_NS.search(pattern)
+            hit = PRINCIPAL_IDENTITY.search(pattern)
             if hit is None:
                 names = set()
                 break

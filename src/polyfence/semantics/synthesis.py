@@ -10,7 +10,6 @@ a real inventory passed with ``--inventory`` is authoritative.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -37,6 +36,7 @@ from polyfence.model.selectors import (
     StartsWith,
     to_dnf,
 )
+from polyfence.semantics.matching import PRINCIPAL_IDENTITY
 
 
 def _assignments(sel: Selector | None) -> list[dict[str, str]]:
@@ -167,14 +167,11 @@ def synthesise(policy_sets: Iterable[PolicySet]) -> Inventory:
     return build_inventory(namespaces, endpoints)
 
 
-_PRINCIPAL = re.compile(r"(?:^|/)ns/([^/*]+)/sa/([^/*]+)$")
-
-
 def _identities(match: PrincipalMatch, ns_names: set[str], accounts: set[tuple[str, str]]) -> None:
     """Namespaces and service accounts that mesh identities name, so that they exist."""
     for text in (*(match.principals or ()), *match.not_principals):
-        found = _PRINCIPAL.search(text)
-        if found:
+        found = PRINCIPAL_IDENTITY.search(text)
+        if found and found.group(2) and "*" not in found.group(2):
             ns_names.add(found.group(1))
             accounts.add((found.group(1), found.group(2)))
     for ns in (*(match.namespaces or ()), *match.not_namespaces):
