@@ -18,7 +18,8 @@ Capability table (feature → how it maps):
 | toPorts (port, endPort, protocol incl. ANY, named ports), icmps (type) | exact | exact |
 | L7 http / dns / kafka rules | carried as L7 matches (the engine decides at L4) | http methods/paths |
 | toFQDNs | carried (resolved only with DNS answers) | exact |
-| fromRequires/toRequires, toServices, toGroups, nodeSelector (host policies), authentication | reported | n/a |
+| fromRequires/toRequires | expanded as Cilium ≤ 1.18 applies them (trap 16) | written expanded |
+| toServices, toGroups, nodeSelector (host policies), authentication | reported | n/a |
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from polyfence.model.selectors import (
 )
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet, IPSet
 from polyfence.translation import RenderOptions, Translation
+from polyfence.translators._cilium_requires import Requirement, expand_requirements
 from polyfence.translators.calico import rename_key
 
 FORMAT = "cilium"
@@ -110,8 +112,6 @@ ANY_PROTOCOLS = (Protocol.TCP, Protocol.UDP, Protocol.SCTP)
 ENTITIES = {e.value: e for e in Entity}
 L3_FIELDS = ("Endpoints", "Entities", "CIDR", "CIDRSet", "FQDNs")
 UNSUPPORTED = {
-    "fromRequires": Feature.SELECTOR_EXPRESSION,
-    "toRequires": Feature.SELECTOR_EXPRESSION,
     "toServices": Feature.SELECTOR_EXPRESSION,
     "toGroups": Feature.SECURITY_GROUP,
     "fromNodes": Feature.HOST_ENDPOINT,
@@ -148,6 +148,8 @@ class _Reader:
     def __init__(self) -> None:
         self.problems: list[Diagnostic] = []
         self.losses: list[Loss] = []
+        self.endpoint_peers: dict[SourceRef, int] = {}  # rule → its leading fromEndpoints peers
+        self.requirements: list[Requirement] = []
 
     def error(self, ref: SourceRef, message: str) -> None:
         self.problems.append(Diagnostic(ref, message))
@@ -198,6 +200,27 @@ class _Reader:
                 pods.append(term)
         return and_(*pods), and_(*namespace), mentions_ns
 
+    def endpoint_peer(self, value: Any, ref: SourceRef, ns: str | None) -> Peer | None:
+        """One endpoint selector (fromEndpoints, fromRequires …) as a peer, scoped as Cilium
+        scopes it; reserved identities become entities."""
+        try:
+            parsed = self.label_selector(value or {}, ref)
+        except _Reserved as reserved:
+            entity = ENTITIES.get(str(reserved))
+            if entity is None:
+                self.error(ref, f"unknown reserved identity {reserved}")
+                return None
+            return Peer(entity=entity)
+        if parsed is None:
+            return None
+        pods, namespace, mentions_ns = parsed
+        if ns is not None and not mentions_ns:
+            # A CNP confines a peer to its own namespace unless the selector itself
+            # names the pod-namespace key (namespace *labels* alone do not lift it).
+            extra = None if namespace == All() else namespace
+            return Peer(pods=pods, namespace_names=frozenset({ns}), namespace_selector=extra)
+        return Peer(pods=pods, namespace_selector=namespace)  # CCNP: any namespace
+
     def peers(
         self, data: dict[str, Any], ref: SourceRef, prefix: str, ns: str | None
     ) -> list[Peer] | None:
@@ -206,29 +229,10 @@ class _Reader:
         out: list[Peer] = []
         for i, value in enumerate(data.get(f"{prefix}Endpoints") or []):
             found = True
-            try:
-                parsed = self.label_selector(value or {}, ref.child(f"{prefix}Endpoints", i))
-            except _Reserved as reserved:
-                entity = ENTITIES.get(str(reserved))
-                if entity is None:
-                    self.error(
-                        ref.child(f"{prefix}Endpoints", i), f"unknown reserved identity {reserved}"
-                    )
-                else:
-                    out.append(Peer(entity=entity))
-                continue
-            if parsed is None:
-                continue
-            pods, namespace, mentions_ns = parsed
-            if ns is not None and not mentions_ns:
-                # A CNP confines a peer to its own namespace unless the selector itself
-                # names the pod-namespace key (namespace *labels* alone do not lift it).
-                extra = None if namespace == All() else namespace
-                out.append(
-                    Peer(pods=pods, namespace_names=frozenset({ns}), namespace_selector=extra)
-                )
-            else:
-                out.append(Peer(pods=pods, namespace_selector=namespace))  # CCNP: any namespace
+            peer = self.endpoint_peer(value, ref.child(f"{prefix}Endpoints", i), ns)
+            if peer is not None:
+                out.append(peer)
+        self.endpoint_peers[ref] = len(out)
         for i, name in enumerate(data.get(f"{prefix}Entities") or []):
             found = True
             entity = ENTITIES.get(str(name))
@@ -352,12 +356,23 @@ class _Reader:
         return PortSpec(protocols, IntervalSet.span(number, int(end)))
 
     def rules(
-        self, items: Any, ref: SourceRef, prefix: str, action: Action, ns: str | None
+        self,
+        items: Any,
+        ref: SourceRef,
+        prefix: str,
+        action: Action,
+        ns: str | None,
+        requires: list[tuple[Peer, SourceRef]],
     ) -> list[Rule]:
         out: list[Rule] = []
         for i, item in enumerate(items or []):
             item = item or {}
             where = ref.child(i)
+            for j, value in enumerate(item.get(f"{prefix}Requires") or []):
+                at = where.child(f"{prefix}Requires", j)
+                peer = self.endpoint_peer(value, at, ns)
+                if peer is not None:
+                    requires.append((peer, at))
             for key, feature in UNSUPPORTED.items():
                 if item.get(key):
                     self.loss(
@@ -426,7 +441,11 @@ class _Reader:
                 if not spec.get(key):
                     dirs[direction] = NOT_GOVERNED  # omitted or empty: the rule says nothing
                     continue
-                rules = self.rules(spec[key], ref.child(key), prefix, action, ns)
+                requires: list[tuple[Peer, SourceRef]] = []
+                rules = self.rules(spec[key], ref.child(key), prefix, action, ns, requires)
+                self.requirements.extend(
+                    Requirement(subject, direction, action, peer, at) for peer, at in requires
+                )
                 isolates = default_deny.get(direction, True) is not False
                 dirs[direction] = Governed(tuple(rules), isolates)
             if dirs["ingress"] is NOT_GOVERNED and dirs["egress"] is NOT_GOVERNED:
@@ -454,7 +473,7 @@ class CiliumTranslator:
     name: ClassVar[str] = FORMAT
     aliases: ClassVar[tuple[str, ...]] = ()
     capabilities: ClassVar[dict[str, str]] = {
-        "read": "exact, except requires/services/groups/host policies (reported)",
+        "read": "exact, except services/groups/host policies (reported)",
         Feature.DENY_ACTION.value: "exact (deny beats allow)",
         Feature.ENTITY.value: "exact",
         Feature.FQDN.value: "carried; inventory-dependent",
@@ -489,6 +508,11 @@ class CiliumTranslator:
                 policies.extend(reader.policies(doc, spec, ref, i))
         if reader.problems:
             raise InputError(reader.problems)
+        if reader.requirements:
+            policies, losses = expand_requirements(
+                policies, reader.requirements, reader.endpoint_peers
+            )
+            reader.losses.extend(losses)
         return Translation(
             PolicySet(tuple(policies)), FidelityReport(FORMAT, "canonical", tuple(reader.losses))
         )

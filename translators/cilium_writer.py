@@ -329,7 +329,12 @@ class _Writer:
         """A rule for part of the subject becomes a rule of its own on that part: exact, since
         Cilium unions allows and denies and the part is isolated exactly like the whole."""
         namespace = pol.subject.namespace
-        local = local_pods(rule.local, namespace) if namespace is not None else None  # type: ignore[arg-type]
+        if namespace is not None:
+            local = local_pods(rule.local, namespace)  # type: ignore[arg-type]
+        elif rule.local is not None and rule.local == Peer(pods=rule.local.pods):
+            local = rule.local.pods  # a CCNP subject: pod labels (and namespace names) only
+        else:
+            local = None
         if local is None:
             self.dropped(
                 rule,
@@ -352,7 +357,12 @@ class _Writer:
             return
         key = direction.value + ("Deny" if rule.action is Action.DENY else "")
         extra: dict[str, Any] = {key: written, "enableDefaultDeny": {direction.value: isolates}}
-        self._extra.append((and_(bind_pod(pol.subject.selector, namespace), local), extra))
+        subject = (
+            bind_pod(pol.subject.selector, namespace)
+            if namespace is not None
+            else pol.subject.selector
+        )
+        self._extra.append((and_(subject, local), pol.subject.namespace_selector, extra))
 
     def spec(self, pol: Policy) -> dict[str, Any] | None:
         spec: dict[str, Any] = {}
@@ -423,7 +433,7 @@ class _Writer:
                 f"policy {pol.id} has no Cilium subject form; dropped",
             )
             return []
-        self._extra: list[tuple[Selector, dict[str, Any]]] = []
+        self._extra: list[tuple[Selector, Selector | None, dict[str, Any]]] = []
         spec = self.spec(pol)
         if spec is None and not self._extra:
             return []
@@ -449,9 +459,9 @@ class _Writer:
             )
             return []
         specs = [{"endpointSelector": sel, **spec} for sel in subjects] if spec else []
-        for selector, extra in self._extra:
+        for selector, ns_selector, extra in self._extra:
             try:
-                parts = self.endpoint_selectors(selector, None, False)
+                parts = self.endpoint_selectors(selector, ns_selector, False)
             except (SelectorNotExpressible, ValueError) as exc:
                 self.loss(
                     Effect.NARROWED, Feature.SELECTOR_EXPRESSION, pol.source, f"{exc}; dropped"

@@ -443,19 +443,99 @@ def test_cilium_to_calico_never_drifts_silently(ir: PolicySet, inv: Inventory) -
         assert Effect.NARROWED in effects, out.report.losses
 
 
-def test_requires_are_reported_not_silently_applied_locally() -> None:
-    """Trap 16: fromRequires constrains every rule selecting the endpoint (up to 1.18) and is
-    gone in 1.19; reading it as a local AND would be wrong either way, so it is reported."""
-    out = CILIUM.to_canonical(
-        parse_text(
-            CNP
-            + "  ingress: [{fromRequires: [{matchLabels: {env: prod}}], fromEndpoints: [{}]}]\n",
-            "c.yaml",
-        )
+REQ_WEB = Endpoint("Pod", "prod", "web2", {"app": "web", "tier": "x"}, "default", ("10.0.0.4",))
+REQ_FE_PROD = Endpoint(
+    "Pod", "prod", "fe2", {"role": "fe", "env": "prod"}, "default", ("10.0.0.5",)
+)
+REQ_FE_DEV = Endpoint("Pod", "dev", "fe3", {"role": "fe", "env": "prod"}, "default", ("10.0.1.5",))
+REQ_INV = build_inventory(
+    [Namespace("prod", {"team": "a"}), Namespace("dev", {"team": "b"})],
+    [WEB, FE, OTHER, REQ_WEB, REQ_FE_PROD, REQ_FE_DEV],
+)
+
+
+def _req_allowed(ps: PolicySet, src: Endpoint, dst: Endpoint) -> bool:
+    return verdict(ps, Connection(src, dst, 6, 80), REQ_INV, PROFILE).allowed
+
+
+def test_requires_constrain_every_rule_selecting_the_endpoint() -> None:
+    """Trap 16: up to 1.18 a fromRequires in one policy ANDs into the fromEndpoints of every
+    rule (of every policy) selecting the same endpoint; CIDR/entity peers stay untouched."""
+    text = (
+        CNP
+        + "  ingress: [{fromRequires: [{matchLabels: {env: prod}}]}]\n"
+        + "---\n"
+        + CNP.replace("name: p,", "name: q,")
+        + "  ingress: [{fromEndpoints: [{matchLabels: {role: fe}, matchExpressions: "
+        "[{key: k8s:io.kubernetes.pod.namespace, operator: Exists}]}]}, "
+        "{fromEntities: [world]}]\n"
     )
-    assert [(loss.effect, loss.source.pointer) for loss in out.report.losses] == [  # type: ignore[union-attr]
-        (Effect.WIDENED, "/spec/ingress/0/fromRequires")
-    ]
+    out = CILIUM.to_canonical(parse_text(text, "c.yaml"))
+    ps = out.value
+    # fe without env=prod loses access; fe with env=prod keeps it, but only from the requiring
+    # policy's namespace (a CNP requirement is scoped to its namespace like fromEndpoints).
+    assert not _req_allowed(ps, FE, WEB)
+    assert _req_allowed(ps, REQ_FE_PROD, WEB)
+    assert not _req_allowed(ps, REQ_FE_DEV, WEB)
+    assert verdict(ps, Connection("8.8.8.8", WEB, 6, 80), REQ_INV, PROFILE).allowed
+    assert {(loss.effect, loss.source.pointer) for loss in out.report.losses} == {  # type: ignore[union-attr]
+        (Effect.NONE, "/spec/ingress/0/fromRequires/0")
+    }
+
+
+def test_requires_bind_only_the_endpoints_the_requiring_rule_selects() -> None:
+    """A requirement from a policy selecting part of the subject applies to that part only."""
+    text = (
+        CNP.replace("{app: web}", "{tier: x}")
+        + "  ingress: [{fromRequires: [{matchLabels: {env: prod}}]}]\n"
+        + "---\n"
+        + CNP.replace("name: p,", "name: q,")
+        + "  ingress: [{fromEndpoints: [{matchLabels: {role: fe}}]}]\n"
+    )
+    ps = read(text)
+    assert _req_allowed(ps, FE, WEB)  # web has no tier=x: no requirement
+    assert not _req_allowed(ps, FE, REQ_WEB)  # web2 has tier=x: fe lacks env=prod
+    assert _req_allowed(ps, REQ_FE_PROD, REQ_WEB)
+    # written back, the expansion needs no fromRequires (gone in Cilium 1.19) and means the same
+    written = CILIUM.from_canonical(ps)
+    assert "Requires" not in yaml.safe_dump(written.value)
+    back = CILIUM.to_canonical(docs_of(written.value)).value
+    for src in (FE, REQ_FE_PROD, REQ_FE_DEV, OTHER):
+        for dst in (WEB, REQ_WEB):
+            assert _req_allowed(back, src, dst) == _req_allowed(ps, src, dst), (src, dst)
+
+
+def test_clusterwide_requires_split_by_namespace_name() -> None:
+    """A CCNP requirement whose subject names a namespace binds only that namespace's pods."""
+    ccnp = CNP.replace("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy").replace(
+        ", namespace: prod", ""
+    )
+    text = (
+        ccnp.replace("{app: web}", "{k8s:io.kubernetes.pod.namespace: dev}")
+        + "  ingress: [{fromRequires: [{matchLabels: {env: prod}}]}]\n"
+        + "---\n"
+        + ccnp.replace("name: p", "name: q").replace("{app: web}", "{role: fe}")
+        + "  ingress: [{fromEndpoints: [{matchLabels: {app: web}}]}]\n"
+    )
+    ps = read(text)
+    assert _req_allowed(ps, WEB, FE)  # fe in prod: no requirement
+    assert not _req_allowed(ps, WEB, OTHER)  # fe in dev: web lacks env=prod
+    written = CILIUM.from_canonical(ps)
+    back = CILIUM.to_canonical(docs_of(written.value)).value
+    for src in (WEB, REQ_WEB):
+        for dst in (FE, OTHER, REQ_FE_PROD, REQ_FE_DEV):
+            assert _req_allowed(back, src, dst) == _req_allowed(ps, src, dst), (src, dst)
+
+
+def test_deny_requires_apply_to_deny_rules_only() -> None:
+    """Requirements of ingressDeny rules fold into deny rules, those of allow rules into allows."""
+    text = (
+        CNP + "  ingressDeny: [{fromEndpoints: [{matchLabels: {role: fe}}], "
+        "fromRequires: [{matchLabels: {env: prod}}]}]\n" + "  ingress: [{fromEntities: [all]}]\n"
+    )
+    ps = read(text)
+    assert _req_allowed(ps, FE, WEB)  # the deny now needs env=prod too
+    assert not _req_allowed(ps, REQ_FE_PROD, WEB)
 
 
 def test_host_network_pods_are_their_nodes_identity() -> None:

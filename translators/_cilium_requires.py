@@ -1,0 +1,185 @@
+"""Cilium ``fromRequires``/``toRequires``, expanded the way Cilium up to 1.18 applies them.
+
+A requirement grants nothing. Cilium collects the requirements of every rule that selects an
+endpoint (allow rules' into one list, deny rules' into another) and ANDs all of them into each
+``fromEndpoints`` selector of every allow (resp. deny) rule selecting that endpoint, whichever
+policy it comes from; CIDR and entity peers are untouched (``resolveL4IngressPolicy`` and
+``GetSourceEndpointSelectorsWithRequirements`` in pkg/policy). Cilium 1.19 removed the fields,
+so the IR carries the expansion itself: a rule whose subject only partly overlaps a requiring
+policy's subject is split by the local side (``Rule.local``) into the parts that do and do not
+carry the requirement.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass
+
+from polyfence.fidelity import Effect, Feature, Loss, Treatment
+from polyfence.inventory import NAMESPACE_NAME_LABEL
+from polyfence.model.labels import NAMESPACE_KEY
+from polyfence.model.peers import AnyPeer, Peer
+from polyfence.model.policy import Action, Direction, Governed, Policy, Rule, Subject
+from polyfence.model.provenance import SourceRef
+from polyfence.model.selectors import All, In, Not, Selector, and_
+from polyfence.translators.calico import rename_key
+
+MAX_SPLIT = 4  # requiring subjects that only partly overlap one rule's subject
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """One ``fromRequires``/``toRequires`` selector and the rule subject it came with."""
+
+    subject: Subject
+    direction: str  # "ingress" | "egress"
+    action: Action
+    peer: Peer
+    source: SourceRef
+
+
+def conjoin(a: Peer, b: Peer) -> Peer | None:
+    """The peer matching both (None: nothing can); both are endpoint-selector peers."""
+    if a.entity is not None or b.entity is not None:
+        # Reserved identities carry no pod labels: only the same identity satisfies both.
+        return a if a == b else None
+    names = a.namespace_names
+    if b.namespace_names is not None:
+        names = b.namespace_names if names is None else names & b.namespace_names
+        if not names:
+            return None
+    ns_parts = [s for s in (a.namespace_selector, b.namespace_selector) if s is not None]
+    return dataclasses.replace(
+        a,
+        pods=and_(a.pods or All(), b.pods or All()),
+        namespace_names=names,
+        namespace_selector=and_(*ns_parts) if ns_parts else None,
+    )
+
+
+def _overlap(a: Subject, b: Subject) -> bool:
+    return a.namespace is None or b.namespace is None or a.namespace == b.namespace
+
+
+def _covers(req: Subject, sub: Subject) -> bool:
+    """Every endpoint ``sub`` selects is selected by ``req`` (decided from the selectors)."""
+    if req == sub:
+        return True
+    if req.selector != All() and req.selector != sub.selector:
+        return False
+    if req.namespace is not None:
+        return sub.namespace == req.namespace
+    return req.namespace_selector in (None, All()) or req.namespace_selector == (
+        sub.namespace_selector
+    )
+
+
+def _condition(req: Subject, sub: Subject) -> Selector | None:
+    """``req``'s subject as a pod selector on ``sub``'s endpoints, or None if it needs more."""
+    nsel = req.namespace_selector
+    if nsel not in (None, All()):
+        if nsel.keys() != {NAMESPACE_NAME_LABEL}:  # type: ignore[union-attr]
+            return None  # namespace labels other than the name are not pod facts
+        return and_(req.selector, rename_key(nsel, NAMESPACE_NAME_LABEL, NAMESPACE_KEY))  # type: ignore[arg-type]
+    if req.namespace is None or req.namespace == sub.namespace:
+        return req.selector
+    return and_(req.selector, In(NAMESPACE_KEY, frozenset({req.namespace})))
+
+
+def expand_requirements(
+    policies: list[Policy],
+    requirements: list[Requirement],
+    endpoint_peers: dict[SourceRef, int],
+) -> tuple[list[Policy], list[Loss]]:
+    """Policies with every requirement ANDed where Cilium ANDs it, and what could not be."""
+    losses: list[Loss] = [
+        Loss(
+            Effect.NONE,
+            Treatment.EXPANDED,
+            Feature.SELECTOR_EXPRESSION,
+            req.source,
+            "fromRequires/toRequires applied as Cilium up to 1.18 applies it (ANDed into the "
+            "endpoint selectors of every rule selecting the same endpoints); Cilium 1.19 "
+            "removed the field",
+        )
+        for req in requirements
+    ]
+    out: list[Policy] = []
+    for pol in policies:
+        changes: dict[str, Governed] = {}
+        for direction in ("ingress", "egress"):
+            rules = pol.direction(Direction(direction))
+            if not isinstance(rules, Governed):
+                continue
+            new_rules: list[Rule] = []
+            for rule in rules.rules:
+                count = endpoint_peers.get(rule.source, 0) if rule.source else 0
+                relevant = [
+                    r
+                    for r in requirements
+                    if r.direction == direction
+                    and r.action is rule.action
+                    and _overlap(r.subject, pol.subject)
+                ]
+                if not count or not relevant or isinstance(rule.peers, AnyPeer):
+                    new_rules.append(rule)
+                    continue
+                new_rules.extend(_expand(rule, count, pol.subject, relevant, losses))
+            changes[direction] = dataclasses.replace(rules, rules=tuple(new_rules))
+        out.append(dataclasses.replace(pol, **changes) if changes else pol)  # type: ignore[arg-type]
+    return out, losses
+
+
+def _expand(
+    rule: Rule, count: int, subject: Subject, relevant: list[Requirement], losses: list[Loss]
+) -> list[Rule]:
+    always = [r.peer for r in relevant if _covers(r.subject, subject)]
+    partial: dict[Subject, list[Peer]] = {}
+    for r in relevant:
+        if not _covers(r.subject, subject):
+            partial.setdefault(r.subject, []).append(r.peer)
+    conditions: list[tuple[Selector, list[Peer]]] = []
+    for sub, peers in partial.items():
+        cond = _condition(sub, subject)
+        if cond is None or len(conditions) == MAX_SPLIT:
+            losses.append(
+                Loss(
+                    Effect.WIDENED if rule.action is Action.ALLOW else Effect.NARROWED,
+                    Treatment.DROPPED,
+                    Feature.SELECTOR_EXPRESSION,
+                    rule.source,
+                    "a requirement from a policy whose subject only partly overlaps this rule's "
+                    "cannot be bound to that part; it was not applied here",
+                )
+            )
+            continue
+        conditions.append((cond, peers))
+    assert not isinstance(rule.peers, AnyPeer)
+    out: list[Rule] = []
+    for chosen in itertools.product((True, False), repeat=len(conditions)):
+        reqs = list(always)
+        local_parts: list[Selector] = []
+        for take, (cond, peers) in zip(chosen, conditions, strict=True):
+            if take:
+                reqs.extend(peers)
+            local_parts.append(cond if take else Not(cond))
+        endpoint, rest = rule.peers[:count], rule.peers[count:]
+        kept: list[Peer] = []
+        for peer in endpoint:
+            merged: Peer | None = peer
+            for req in reqs:
+                merged = conjoin(merged, req) if merged is not None else None
+            if merged is not None:
+                kept.append(merged)
+        written = (*kept, *rest)
+        if not written:
+            continue  # every endpoint peer was ruled out: the rule matches nothing here
+        local = rule.local
+        if local_parts:
+            part = Peer(pods=and_(*local_parts))
+            local = part if local is None else conjoin(local, part)
+            if local is None:
+                continue
+        out.append(dataclasses.replace(rule, peers=written, local=local))
+    return out
