@@ -17,13 +17,11 @@ import itertools
 from dataclasses import dataclass
 
 from polyfence.fidelity import Effect, Feature, Loss, Treatment
-from polyfence.inventory import NAMESPACE_NAME_LABEL
-from polyfence.model.labels import NAMESPACE_KEY
 from polyfence.model.peers import AnyPeer, Peer
 from polyfence.model.policy import Action, Direction, Governed, Policy, Rule, Subject
 from polyfence.model.provenance import SourceRef
-from polyfence.model.selectors import All, In, Not, Selector, and_
-from polyfence.translators.calico import rename_key
+from polyfence.model.selectors import All, Not, Selector, and_
+from polyfence.translators._flatten import subject_condition
 
 MAX_SPLIT = 4  # requiring subjects that only partly overlap one rule's subject
 
@@ -60,31 +58,6 @@ def conjoin(a: Peer, b: Peer) -> Peer | None:
 
 def _overlap(a: Subject, b: Subject) -> bool:
     return a.namespace is None or b.namespace is None or a.namespace == b.namespace
-
-
-def _covers(req: Subject, sub: Subject) -> bool:
-    """Every endpoint ``sub`` selects is selected by ``req`` (decided from the selectors)."""
-    if req == sub:
-        return True
-    if req.selector != All() and req.selector != sub.selector:
-        return False
-    if req.namespace is not None:
-        return sub.namespace == req.namespace
-    return req.namespace_selector in (None, All()) or req.namespace_selector == (
-        sub.namespace_selector
-    )
-
-
-def _condition(req: Subject, sub: Subject) -> Selector | None:
-    """``req``'s subject as a pod selector on ``sub``'s endpoints, or None if it needs more."""
-    nsel = req.namespace_selector
-    if nsel not in (None, All()):
-        if nsel.keys() != {NAMESPACE_NAME_LABEL}:  # type: ignore[union-attr]
-            return None  # namespace labels other than the name are not pod facts
-        return and_(req.selector, rename_key(nsel, NAMESPACE_NAME_LABEL, NAMESPACE_KEY))  # type: ignore[arg-type]
-    if req.namespace is None or req.namespace == sub.namespace:
-        return req.selector
-    return and_(req.selector, In(NAMESPACE_KEY, frozenset({req.namespace})))
 
 
 def expand_requirements(
@@ -134,14 +107,16 @@ def expand_requirements(
 def _expand(
     rule: Rule, count: int, subject: Subject, relevant: list[Requirement], losses: list[Loss]
 ) -> list[Rule]:
-    always = [r.peer for r in relevant if _covers(r.subject, subject)]
-    partial: dict[Subject, list[Peer]] = {}
+    always: list[Peer] = []
+    partial: dict[Selector | None, list[Peer]] = {}
     for r in relevant:
-        if not _covers(r.subject, subject):
-            partial.setdefault(r.subject, []).append(r.peer)
+        cond = subject_condition(r.subject, subject)
+        if cond == All():
+            always.append(r.peer)
+        else:
+            partial.setdefault(cond, []).append(r.peer)
     conditions: list[tuple[Selector, list[Peer]]] = []
-    for sub, peers in partial.items():
-        cond = _condition(sub, subject)
+    for cond, peers in partial.items():
         if cond is None or len(conditions) == MAX_SPLIT:
             losses.append(
                 Loss(

@@ -10,13 +10,37 @@ where dropping them is exact for every cluster, so that no loss needs to be repo
 
 from __future__ import annotations
 
-from polyfence.model.policy import Action, Direction, Governed, Policy, PolicySet, Rule
+from polyfence.inventory import NAMESPACE_NAME_LABEL
+from polyfence.model.labels import NAMESPACE_KEY
+from polyfence.model.policy import Action, Direction, Governed, Policy, PolicySet, Rule, Subject
+from polyfence.model.selectors import All, In, Selector, and_
 
 
 def may_overlap(a: Policy, b: Policy) -> bool:
     """False only when no endpoint can be selected by both (namespaced in different namespaces)."""
     na, nb = a.subject.namespace, b.subject.namespace
     return na is None or nb is None or na == nb
+
+
+def subject_condition(outer: Subject, inner: Subject) -> Selector | None:
+    """Where ``outer`` selects, as a selector on ``inner``'s endpoints (pod labels and the
+    namespace pseudo-label): ``All()`` when it selects all of them, None when it would need
+    namespace labels."""
+    if outer == inner:
+        return All()
+    nsel = outer.namespace_selector
+    if nsel not in (None, All()):
+        if nsel.keys() != {NAMESPACE_NAME_LABEL}:  # type: ignore[union-attr]
+            return None  # namespace labels other than the name are not endpoint facts
+        from polyfence.translators.calico import rename_key
+
+        named = rename_key(nsel, NAMESPACE_NAME_LABEL, NAMESPACE_KEY)  # type: ignore[arg-type]
+        if outer.selector == All() and inner.namespace_selector == nsel:
+            return All()
+        return and_(outer.selector, named)
+    if outer.namespace is None or outer.namespace == inner.namespace:
+        return outer.selector  # All() when it selects every endpoint ``inner`` can
+    return and_(outer.selector, In(NAMESPACE_KEY, frozenset({outer.namespace})))
 
 
 def removable_denies(ps: PolicySet, direction: Direction) -> set[int]:

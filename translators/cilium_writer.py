@@ -16,7 +16,7 @@ from typing import Any
 from polyfence.fidelity import Effect, Feature, Loss, Treatment
 from polyfence.inventory import NAMESPACE_NAME_LABEL, Inventory
 from polyfence.model.labels import NAMESPACE_KEY, SERVICE_ACCOUNT_KEY
-from polyfence.model.peers import ANY_PEER, IpMatch, Peer
+from polyfence.model.peers import ANY_PEER, Entity, IpMatch, Peer
 from polyfence.model.policy import Action, Direction, Governed, Layer, Policy, PolicySet, Rule
 from polyfence.model.ports import ANY_PORTS, ICMP_PROTOCOLS, Protocol
 from polyfence.model.provenance import SourceRef
@@ -24,6 +24,7 @@ from polyfence.model.selectors import (
     All,
     Has,
     In,
+    Not,
     Selector,
     SelectorNotExpressible,
     and_,
@@ -40,7 +41,7 @@ from polyfence.translators._common import (
     pod_terms,
     safe_name,
 )
-from polyfence.translators._flatten import may_overlap, overlapping_tiers, removable_denies
+from polyfence.translators._deny_wins import deny_wins
 from polyfence.translators.calico import rename_key
 from polyfence.translators.cilium import (
     API_VERSION,
@@ -52,6 +53,17 @@ from polyfence.translators.cilium import (
 )
 
 POD_NS_KEY = f"k8s:{POD_NAMESPACE}"
+# Together with every pod, these identities are Cilium's "all" (semantics §3b, entities).
+NON_POD_ENTITIES = (
+    Entity.WORLD,
+    Entity.HOST,
+    Entity.REMOTE_NODE,
+    Entity.KUBE_APISERVER,
+    Entity.INGRESS,
+    Entity.HEALTH,
+    Entity.INIT,
+    Entity.UNMANAGED,
+)
 _PORT_UNIVERSE = IntervalSet.span(1, 65535)
 _NAMES = {Protocol.TCP: "TCP", Protocol.UDP: "UDP", Protocol.SCTP: "SCTP"}
 
@@ -62,10 +74,10 @@ def _ns_key(key: str) -> str:
 
 class _Writer:
     def __init__(self, ps: PolicySet, options: RenderOptions) -> None:
-        self.ps = ps
-        self.losses: list[Loss] = []
+        self.flat = deny_wins(ps)
+        self.ps = self.flat.policies
+        self.losses: list[Loss] = list(self.flat.losses)
         self.matcher = Matcher(options.inventory or Inventory(), DEFAULT_PROFILE, ps.network_sets)
-        self.removable = {d: removable_denies(ps, d) for d in Direction}
 
     def loss(self, effect: Effect, feature: Feature, ref: SourceRef | None, msg: str) -> None:
         self.losses.append(Loss(effect, Treatment.DROPPED, feature, ref, msg))
@@ -96,6 +108,14 @@ class _Writer:
     def peer_fields(
         self, peer: Peer, rule: Rule, prefix: str, namespaced: str | None
     ) -> dict[str, list[Any]] | None:
+        excluded = peer.not_pods
+        if excluded is not None:
+            if peer.wants_pod and peer.ip is None and peer.entity is None and peer.fqdn is None:
+                # pods of the peer that are not those pods: one selector
+                pods = and_(peer.pods or All(), Not(excluded))
+                peer = dataclasses.replace(peer, pods=pods, not_pods=None)
+            elif peer == Peer(not_pods=excluded, sets=peer.sets):
+                return self.complement(excluded, peer.sets, rule, prefix, namespaced)
         for value, feature in (
             (peer.not_pods, Feature.NOT_SELECTOR),
             (peer.security_group, Feature.SECURITY_GROUP),
@@ -182,6 +202,26 @@ class _Writer:
             out[f"{prefix}Entities"] = ["all"]
         return out
 
+    def complement(
+        self, pods: Selector, sets: bool, rule: Rule, prefix: str, namespaced: str | None
+    ) -> dict[str, list[Any]] | None:
+        """Every peer but the pods ``pods`` selects: the other pods of every namespace and
+        every identity that is not a pod (Calico ``notSelector``, or a flattened deny)."""
+        if sets and any(
+            self.matcher.set_selected(Peer(pods=pods, sets=True), s) for s in self.ps.network_sets
+        ):
+            self.dropped(
+                rule,
+                Feature.NOT_SELECTOR,
+                "a complement that excludes network sets has no Cilium form; dropped",
+            )
+            return None
+        others = Peer(pods=Not(pods), namespace_selector=All())
+        out = self.peer_fields(others, rule, prefix, namespaced) or {}
+        entities = [e.value for e in NON_POD_ENTITIES]
+        out[f"{prefix}Entities"] = [*out.get(f"{prefix}Entities", []), *entities]
+        return out
+
     # -- ports ---------------------------------------------------------------------------------
     def l4(self, rule: Rule) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
         """(toPorts, icmps) of a rule; ([], []) for any port."""
@@ -189,6 +229,7 @@ class _Writer:
             return [], []
         ports: list[dict[str, Any]] = []
         icmps: list[dict[str, Any]] = []
+        other: list[int] = []
         for spec in rule.ports:  # type: ignore[union-attr]
             if spec.not_named:
                 self.dropped(rule, Feature.NOT_PORTS, "named notPorts have no Cilium form; dropped")
@@ -200,9 +241,10 @@ class _Writer:
                     elif proto in ICMP_PROTOCOLS:
                         icmps.extend(self.icmp_fields(proto, spec.ports, rule))
                     elif spec.ports:
-                        self.dropped(
-                            rule, Feature.PROTOCOL, f"protocol {proto} has no Cilium form; dropped"
-                        )
+                        other.append(proto)
+        if other:
+            listed = str(IntervalSet.of(*((p, p) for p in other)))
+            self.dropped(rule, Feature.PROTOCOL, f"protocols {listed} have no Cilium form; dropped")
         if not ports and not icmps:
             return None
         return ports, icmps
@@ -304,27 +346,17 @@ class _Writer:
                 out.append(dict(fields))
         return out
 
-    def deny_ok(self, pol: Policy, direction: Direction, index: int) -> bool:
-        """No allow rule can decide before this deny (then deny-beats-allow agrees)."""
-        rules = pol.direction(direction)
-        assert isinstance(rules, Governed)
-        if any(r.action is Action.ALLOW for r in rules.rules[:index]):
-            return False
-        for other in self.ps:
-            if other is pol or not may_overlap(pol, other):
-                continue
-            other_rules = other.direction(direction)
-            if not isinstance(other_rules, Governed):
-                continue
-            earlier = (self.ps.tier(other.tier).sort_key, other.sort_key) < (
-                self.ps.tier(pol.tier).sort_key,
-                pol.sort_key,
-            )
-            if earlier and any(r.action is Action.ALLOW for r in other_rules.rules):
-                return False
-        return True
-
     # -- policies ------------------------------------------------------------------------------
+    def unresolved_allow(self, rule: Rule) -> None:
+        if rule.action is Action.ALLOW and id(rule) in self.flat.unresolved:
+            self.loss(
+                Effect.WIDENED,
+                Feature.ORDER,
+                rule.source,
+                "a Pass before this allow hands that traffic to later tiers, but Cilium has no "
+                "pass: the allow also applies to it",
+            )
+
     def local_rule(self, pol: Policy, direction: Direction, rule: Rule, isolates: bool) -> None:
         """A rule for part of the subject becomes a rule of its own on that part: exact, since
         Cilium unions allows and denies and the part is isolated exactly like the whole."""
@@ -343,15 +375,14 @@ class _Writer:
                 "dropped",
             )
             return
-        if rule.action is Action.DENY:
-            index = pol.direction(direction).rules.index(rule)  # type: ignore[union-attr]
-            if not self.deny_ok(pol, direction, index):
-                self.loss(
-                    Effect.NARROWED,
-                    Feature.ORDER,
-                    rule.source,
-                    "an allow decides before this deny, but in Cilium deny always wins",
-                )
+        self.unresolved_allow(rule)
+        if rule.action is Action.DENY and id(rule) in self.flat.unresolved:
+            self.loss(
+                Effect.NARROWED,
+                Feature.ORDER,
+                rule.source,
+                "an allow decides before this deny, but in Cilium deny always wins",
+            )
         written = self.rules(dataclasses.replace(rule, local=None), direction, namespace)
         if not written:
             return
@@ -373,7 +404,7 @@ class _Writer:
                 continue
             allow: list[dict[str, Any]] = []
             deny: list[dict[str, Any]] = []
-            for i, rule in enumerate(rules.rules):
+            for rule in rules.rules:
                 if rule.action is Action.LOG:
                     self.loss(Effect.NONE, Feature.LOG_ACTION, rule.source, "log rule dropped")
                 elif rule.action is Action.PASS:
@@ -383,19 +414,10 @@ class _Writer:
                         rule.source,
                         "Cilium has no pass; dropped",
                     )
-                elif rule.action is Action.DENY and id(rule) in self.removable[direction]:
-                    # Nothing after it could allow what it denies: default deny drops it
-                    # anyway, and leaving it out keeps it from beating earlier allows.
-                    self.loss(
-                        Effect.NONE,
-                        Feature.DENY_ACTION,
-                        rule.source,
-                        "deny rule left to default deny: nothing after it could allow that traffic",
-                    )
                 elif rule.local is not None:
                     self.local_rule(pol, direction, rule, rules.isolates)
                 elif rule.action is Action.DENY:
-                    if not self.deny_ok(pol, direction, i):
+                    if id(rule) in self.flat.unresolved:
                         self.loss(
                             Effect.NARROWED,
                             Feature.ORDER,
@@ -404,6 +426,7 @@ class _Writer:
                         )
                     deny.extend(self.rules(rule, direction, pol.subject.namespace))
                 else:
+                    self.unresolved_allow(rule)
                     allow.extend(self.rules(rule, direction, pol.subject.namespace))
             key = direction.value
             if rules.isolates:
@@ -539,7 +562,8 @@ def _regex(kind: str, value: str) -> str:
 
 def write(ps: PolicySet, options: RenderOptions) -> tuple[list[dict[str, Any]], list[Loss]]:
     writer = _Writer(ps, options)
-    for name in sorted({p.tier for p in ps}):
+    conflicts = writer.flat.tier_conflicts
+    for name in sorted({p.tier for p, _ in conflicts}):
         if ps.tier(name).default_action is Action.PASS:
             writer.loss(
                 Effect.NARROWED,
@@ -547,7 +571,7 @@ def write(ps: PolicySet, options: RenderOptions) -> tuple[list[dict[str, Any]], 
                 None,
                 f"tier {name} passes unmatched traffic on; Cilium's default deny drops it",
             )
-    for a, b in overlapping_tiers(ps)[:1]:
+    for a, b in conflicts[:1]:
         writer.loss(
             Effect.WIDENED,
             Feature.TIER,
@@ -556,7 +580,7 @@ def write(ps: PolicySet, options: RenderOptions) -> tuple[list[dict[str, Any]], 
         )
     docs: list[dict[str, Any]] = []
     merged: dict[tuple[str | None, str], dict[str, Any]] = {}
-    for pol in ps:
+    for pol in writer.ps:
         for doc in writer.documents(pol):
             key = (doc["metadata"].get("namespace"), doc["metadata"]["name"])
             if key in merged and "spec" in merged[key] and "spec" in doc:

@@ -20,7 +20,7 @@ from polyfence.inventory import Endpoint, Inventory, Namespace, build_inventory
 from polyfence.io.files import parse_text
 from polyfence.model.document import Document
 from polyfence.model.peers import Entity, Peer
-from polyfence.model.policy import Action, Governed, PolicySet
+from polyfence.model.policy import Action, Governed, PolicySet, Rule
 from polyfence.model.provenance import SourceRef
 from polyfence.semantics.compare import Relation, compare
 from polyfence.semantics.profile import EvaluationProfile
@@ -603,8 +603,16 @@ spec:
             ),
         ),
     )
+    # A deny that a later allow could override is trimmed by the allows before it: exact.
     out = CILIUM.from_canonical(overridden)
-    assert "order" in [loss.feature.value for loss in out.report.losses]
+    assert not out.report.losses
+    deny = [doc["spec"]["ingressDeny"] for doc in out.value if "ingressDeny" in doc["spec"]]
+    assert deny and "world" in deny[0][0]["fromEntities"]  # everyone but the earlier allow
+    back = CILIUM.to_canonical(docs_of(out.value)).value
+    for profile in (PROFILE, EvaluationProfile()):
+        assert compare(overridden, back, INV, profile).relation is Relation.EQUIVALENT
+    assert allowed(back, FE, WEB) and not allowed(back, OTHER, WEB)
+    assert not allowed(back, "8.8.8.8", WEB)
 
 
 @settings(max_examples=60, deadline=None)
@@ -620,3 +628,74 @@ def test_calico_features_that_cilium_can_say_exactly(ir: PolicySet, inv: Invento
         assert not [e.message for e in crd_validator(doc["kind"]).iter_errors(doc)]
     back = CILIUM.to_canonical(docs_of(out.value)).value
     assert compare(ir, back, inv).relation is Relation.EQUIVALENT
+
+
+@st.composite
+def ordered_sets(draw: Any) -> PolicySet:
+    """Calico-shaped sets: Allow/Deny/Pass rules in orders and tiers (one of which passes
+    what it leaves unmatched), namespaced and cluster-wide subjects."""
+    from polyfence.model.policy import Subject, Tier
+    from polyfence.model.selectors import Eq
+    from tests.strategies import to_ir
+
+    tiers = (
+        Tier("security", 10.0, Action.DENY),
+        Tier("platform", 20.0, Action.PASS),
+        Tier("default"),
+    )
+    ps = to_ir(draw(k8s_policy_lists(max_size=4)))
+    out = []
+    for pol in ps:
+        changes: dict[str, Any] = {}
+        for direction in ("ingress", "egress"):
+            rules = getattr(pol, direction)
+            if isinstance(rules, Governed):
+                actions = st.sampled_from((Action.ALLOW, Action.ALLOW, Action.DENY, Action.PASS))
+                locals_ = st.sampled_from((None, None, None, Peer(pods=Eq("app", "x"))))
+                new = [
+                    dataclasses.replace(r, action=draw(actions), local=draw(locals_))
+                    for r in rules.rules
+                ]
+                if draw(st.integers(0, 3)) == 0:
+                    new.append(Rule(Action.PASS))  # "pass the rest on" (a Calico idiom)
+                changes[direction] = Governed(tuple(new), True)
+        subject = pol.subject
+        if draw(st.integers(0, 3)) == 0:
+            ns_sel = draw(st.sampled_from((None, Eq("kubernetes.io/metadata.name", "ns-b"))))
+            subject = Subject(None, pol.subject.selector, ns_sel)
+        out.append(
+            dataclasses.replace(
+                pol,
+                subject=subject,
+                tier=draw(st.sampled_from([t.name for t in tiers])),
+                order=draw(st.sampled_from((None, 1.0, 500.0, 1000.0))),
+                **changes,
+            )
+        )
+    return PolicySet(tuple(out), tiers)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(ir=ordered_sets(), inv=inventories())
+def test_calico_order_flattened_into_deny_wins(ir: PolicySet, inv: Inventory) -> None:
+    """Order, Pass and tiers flattened for Cilium: exact where nothing is reported, and every
+    difference the engine finds is reported with its effect."""
+    from hypothesis import event
+
+    out = CILIUM.from_canonical(ir)
+    for doc in out.value:
+        assert not [e.message for e in crd_validator(doc["kind"]).iter_errors(doc)]
+    back = CILIUM.to_canonical(docs_of(out.value)).value
+    effects = {loss.effect for loss in out.report.losses}
+    for profile in (PROFILE, EvaluationProfile()):
+        relation = compare(ir, back, inv, profile).relation
+        if relation in (Relation.WIDER, Relation.INCOMPARABLE):
+            assert Effect.WIDENED in effects, out.report.losses
+        if relation in (Relation.NARROWER, Relation.INCOMPARABLE):
+            assert Effect.NARROWED in effects, out.report.losses
+        if effects <= {Effect.NONE}:
+            assert relation is Relation.EQUIVALENT
+    event("exact" if effects <= {Effect.NONE} else "reported")
+    for loss in out.report.losses:
+        if loss.effect is not Effect.NONE:
+            event(f"{loss.feature.value}: {loss.message[:50]}")
