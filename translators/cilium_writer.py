@@ -77,7 +77,12 @@ class _Writer:
         self.flat = deny_wins(ps)
         self.ps = self.flat.policies
         self.losses: list[Loss] = list(self.flat.losses)
-        self.matcher = Matcher(options.inventory or Inventory(), DEFAULT_PROFILE, ps.network_sets)
+        inventory = options.inventory or Inventory()
+        self.matcher = Matcher(inventory, DEFAULT_PROFILE, ps.network_sets)
+        self.port_numbers: dict[tuple[str, int], set[int]] = {}
+        for pod in inventory.pods:
+            for named in pod.named_ports:
+                self.port_numbers.setdefault((named.name, named.protocol), set()).add(named.port)
 
     def loss(self, effect: Effect, feature: Feature, ref: SourceRef | None, msg: str) -> None:
         self.losses.append(Loss(effect, Treatment.DROPPED, feature, ref, msg))
@@ -238,6 +243,7 @@ class _Writer:
                 for proto in range(lo, hi + 1):
                     if proto in _NAMES:
                         ports.extend(_port_entries(_NAMES[Protocol(proto)], spec.ports, spec.named))
+                        self.ambiguous_names(rule, spec.named, proto)
                     elif proto in ICMP_PROTOCOLS:
                         icmps.extend(self.icmp_fields(proto, spec.ports, rule))
                     elif spec.ports:
@@ -248,6 +254,20 @@ class _Writer:
         if not ports and not icmps:
             return None
         return ports, icmps
+
+    def ambiguous_names(self, rule: Rule, names: frozenset[str], proto: int) -> None:
+        """Trap 28: Cilium may skip a rule whose named port means different numbers on
+        different pods (the inventory tells); Kubernetes resolves it per destination."""
+        for name in sorted(names):
+            numbers = self.port_numbers.get((name, proto), set())
+            if len(numbers) > 1:
+                self.loss(
+                    Effect.NARROWED,
+                    Feature.NAMED_PORT,
+                    rule.source,
+                    f"named port {name!r} is {sorted(numbers)} on different pods; Cilium may "
+                    "skip a rule whose named port is ambiguous",
+                )
 
     def icmp_fields(self, proto: int, encoded: IntervalSet, rule: Rule) -> list[dict[str, Any]]:
         family = "IPv6" if proto == Protocol.ICMPV6 else "IPv4"

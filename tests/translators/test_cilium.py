@@ -699,3 +699,69 @@ def test_calico_order_flattened_into_deny_wins(ir: PolicySet, inv: Inventory) ->
     for loss in out.report.losses:
         if loss.effect is not Effect.NONE:
             event(f"{loss.feature.value}: {loss.message[:50]}")
+
+
+def test_l7_restrictions_evaporate_under_an_l4_allow() -> None:
+    """Trap 17: an HTTP-restricted allow and a plain allow on the same port union to the
+    plain one; and at L4 even the HTTP-restricted rule admits the connection (violations are
+    answered with 403s, not drops). Dropping the L7 part for Kubernetes is reported."""
+    l7_only = read(
+        CNP + "  ingress: [{fromEndpoints: [{matchLabels: {role: fe}}], toPorts: [{ports: "
+        "[{port: '80', protocol: TCP}], rules: {http: [{method: GET, path: /public}]}}]}]\n"
+    )
+    both = read(
+        CNP + "  ingress:\n"
+        "  - {fromEndpoints: [{matchLabels: {role: fe}}], toPorts: [{ports: "
+        "[{port: '80', protocol: TCP}], rules: {http: [{method: GET, path: /public}]}}]}\n"
+        "  - {fromEndpoints: [{matchLabels: {role: fe}}], toPorts: [{ports: "
+        "[{port: '80', protocol: TCP}]}]}\n"
+    )
+    for ps in (l7_only, both):
+        assert allowed(ps, FE, WEB, 80) and not allowed(ps, FE, WEB, 81)
+    as_k8s = K8S.from_canonical(l7_only)
+    assert Effect.WIDENED in {loss.effect for loss in as_k8s.report.losses}
+
+
+def test_rules_name_the_pod_port_not_the_service_port() -> None:
+    """Trap 22: a Service 80 -> targetPort 8080 is reached on 8080 at the pod, where Cilium
+    evaluates L4 policy; a Kubernetes rule for 8080 stays 8080 in Cilium."""
+    k8s = K8S.to_canonical(
+        parse_text(
+            """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: p, namespace: prod}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress: [{ports: [{port: 8080, protocol: TCP}]}]
+""",
+            "k.yaml",
+        )
+    ).value
+    out = CILIUM.from_canonical(k8s)
+    ports = out.value[0]["spec"]["ingress"][0]["toPorts"][0]["ports"]
+    assert ports == [{"port": "8080", "protocol": "TCP"}]
+    back = CILIUM.to_canonical(docs_of(out.value)).value
+    assert allowed(back, FE, WEB, 8080) and not allowed(back, FE, WEB, 80)
+
+
+def test_named_ports_resolve_per_destination_and_ambiguity_is_reported() -> None:
+    """Trap 28: `http` is 8080 on one pod and 9090 on another: each pod is reached on its own
+    number only; Cilium may skip such a rule, so writing it is reported as narrowing."""
+    from polyfence.inventory import NamedPort
+    from polyfence.translation import RenderOptions
+
+    a = dataclasses.replace(WEB, name="a", named_ports=(NamedPort("http", 6, 8080),))
+    b = dataclasses.replace(
+        WEB, name="b", ips=("10.0.0.9",), named_ports=(NamedPort("http", 6, 9090),)
+    )
+    inv = build_inventory([Namespace("prod", {})], [a, b, FE])
+    ps = read(CNP + "  ingress: [{toPorts: [{ports: [{port: http, protocol: TCP}]}]}]\n")
+
+    def ok(dst: Endpoint, port: int) -> bool:
+        return verdict(ps, Connection(FE, dst, 6, port), inv, PROFILE).allowed
+
+    assert ok(a, 8080) and not ok(a, 9090) and ok(b, 9090) and not ok(b, 8080)
+    out = CILIUM.from_canonical(ps, RenderOptions(inventory=inv))
+    assert [loss.effect for loss in out.report.losses] == [Effect.NARROWED]
+    assert not CILIUM.from_canonical(ps).report.losses  # no inventory: nothing to say
