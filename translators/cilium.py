@@ -11,7 +11,7 @@ Capability table (feature → how it maps):
 |---|---|---|
 | endpointSelector, fromEndpoints/toEndpoints with CNP namespace scoping, CCNP all-namespaces | exact | exact |
 | `k8s:io.kubernetes.pod.namespace`, `io.cilium.k8s.namespace.labels.*`, `io.cilium.k8s.policy.serviceaccount` | exact | exact |
-| ingressDeny / egressDeny (deny beats allow) | exact | exact when every deny precedes every allow |
+| ingressDeny / egressDeny (deny beats allow) | exact | Calico order/Pass/tiers flattened (``_deny_wins``); the rest reported |
 | enableDefaultDeny, `ingress: []` vs `ingress: [{}]` | exact | exact |
 | fromEntities/toEntities | exact (engine: world, cluster, host, remote-node, all) | exact |
 | fromCIDR / fromCIDRSet with except (and to-) | exact | exact |
@@ -478,8 +478,8 @@ class CiliumTranslator:
         Feature.ENTITY.value: "exact",
         Feature.FQDN.value: "carried; inventory-dependent",
         Feature.L7_HTTP.value: "carried as L7 match",
-        Feature.ORDER.value: "unsupported: flattened (reported)",
-        Feature.PASS_ACTION.value: "unsupported (reported)",
+        Feature.ORDER.value: "flattened into deny-wins form; pod/address subtractions reported",
+        Feature.PASS_ACTION.value: "flattened (last tier, pass-through tiers); else reported",
     }
 
     def accepts(self, doc: Document) -> bool:

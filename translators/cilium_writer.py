@@ -1,7 +1,7 @@
 """Rendering the canonical model as cilium.io/v2 policies (see ``cilium`` for the table).
 
-Cilium has no order, so deny rules are written as ``ingressDeny``/``egressDeny`` only when no
-allow rule could decide before them (then "deny beats allow" says the same thing); protocols
+Cilium has no order, so an ordered set is first flattened (``_deny_wins``: every deny less
+what decides before it), after which "deny beats allow" says the same thing; protocols
 are always written explicitly (Cilium's default is any protocol, Kubernetes' is TCP); a
 namespace-label peer in a CiliumNetworkPolicy gets the pod-namespace key so that it reaches
 other namespaces (semantics trap 15).

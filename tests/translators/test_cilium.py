@@ -675,7 +675,7 @@ def ordered_sets(draw: Any) -> PolicySet:
     return PolicySet(tuple(out), tiers)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(ir=ordered_sets(), inv=inventories())
 def test_calico_order_flattened_into_deny_wins(ir: PolicySet, inv: Inventory) -> None:
     """Order, Pass and tiers flattened for Cilium: exact where nothing is reported, and every
