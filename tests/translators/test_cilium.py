@@ -765,3 +765,70 @@ def test_named_ports_resolve_per_destination_and_ambiguity_is_reported() -> None
     out = CILIUM.from_canonical(ps, RenderOptions(inventory=inv))
     assert [loss.effect for loss in out.report.losses] == [Effect.NARROWED]
     assert not CILIUM.from_canonical(ps).report.losses  # no inventory: nothing to say
+
+
+def _k8s(text: str) -> PolicySet:
+    header = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+    return K8S.to_canonical(parse_text(header + text, "k.yaml")).value
+
+
+def test_egress_only_kubernetes_policy_still_isolates_ingress_in_cilium() -> None:
+    """Trap 1: no policyTypes + only egress rules = Ingress and Egress; Cilium must isolate
+    ingress too (an `ingress: [{}]` section), or it would be wider."""
+    ps = _k8s(
+        "metadata: {name: p, namespace: prod}\n"
+        "spec: {podSelector: {matchLabels: {app: web}}, egress: [{to: [{ipBlock: {cidr: "
+        "10.0.0.0/8}}]}]}\n"
+    )
+    out = CILIUM.from_canonical(ps)
+    assert out.value[0]["spec"]["ingress"] == [{}]
+    back = CILIUM.to_canonical(docs_of(out.value)).value
+    assert not allowed(back, FE, WEB)
+    assert compare(ps, back, INV, PROFILE).relation is Relation.EQUIVALENT
+
+
+def test_one_peer_with_both_selectors_is_one_endpoint_selector() -> None:
+    """Trap 2: {namespaceSelector, podSelector} in one peer is an AND (one fromEndpoints
+    entry); two peers are an OR (two entries)."""
+    both = _k8s(
+        "metadata: {name: p, namespace: prod}\n"
+        "spec: {podSelector: {matchLabels: {app: web}}, ingress: [{from: [{namespaceSelector: "
+        "{matchLabels: {team: b}}, podSelector: {matchLabels: {role: fe}}}]}]}\n"
+    )
+    either = _k8s(
+        "metadata: {name: p, namespace: prod}\n"
+        "spec: {podSelector: {matchLabels: {app: web}}, ingress: [{from: [{namespaceSelector: "
+        "{matchLabels: {team: b}}}, {podSelector: {matchLabels: {role: fe}}}]}]}\n"
+    )
+    for ps, count in ((both, 1), (either, 2)):
+        out = CILIUM.from_canonical(ps)
+        rules = out.value[0]["spec"]["ingress"]
+        assert sum(len(r["fromEndpoints"]) for r in rules) == count
+        back = CILIUM.to_canonical(docs_of(out.value)).value
+        assert compare(ps, back, INV, PROFILE).relation is Relation.EQUIVALENT
+    web_dev = dataclasses.replace(WEB, name="web-dev", namespace="dev", ips=("10.0.1.9",))
+    inv = build_inventory(
+        [Namespace("prod", {"team": "a"}), Namespace("dev", {"team": "b"})],
+        [WEB, FE, OTHER, web_dev],
+    )
+    # FE (prod, team a) matches the OR but not the AND; OTHER (dev fe) matches both.
+    for src, both_ok, either_ok in ((FE, False, True), (OTHER, True, True)):
+        assert verdict(both, Connection(src, WEB, 6, 80), inv, PROFILE).allowed is both_ok
+        assert verdict(either, Connection(src, WEB, 6, 80), inv, PROFILE).allowed is either_ok
+
+
+def test_cidr_excepts_stay_with_their_own_cidr() -> None:
+    """Trap 30: {10.0.0.0/8 except 10.1.0.0/16} + {10.1.2.0/24} must not become one CIDR set
+    whose except also removes 10.1.2.0/24."""
+    ps = _k8s(
+        "metadata: {name: p, namespace: prod}\n"
+        "spec: {podSelector: {matchLabels: {app: web}}, ingress: [{from: [{ipBlock: {cidr: "
+        "10.0.0.0/8, except: [10.1.0.0/16]}}, {ipBlock: {cidr: 10.1.2.0/24}}]}]}\n"
+    )
+    out = CILIUM.from_canonical(ps)
+    sets = [s for r in out.value[0]["spec"]["ingress"] for s in r["fromCIDRSet"]]
+    assert {"cidr": "10.1.2.0/24"} in sets
+    assert {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]} in sets
+    back = CILIUM.to_canonical(docs_of(out.value)).value
+    assert allowed(back, "10.1.2.7", WEB) and not allowed(back, "10.1.3.7", WEB)
+    assert allowed(back, "10.9.0.1", WEB)
