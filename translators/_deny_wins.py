@@ -260,8 +260,12 @@ def deny_wins(ps: PolicySet) -> Flattened:
     """Rewrite ``ps`` so that reading it unordered with deny-beats-allow says what it says."""
     result = Flattened(ps)
     replaced: dict[tuple[int, Direction], DirectionRules] = {}
-    for direction in Direction:
-        governing = [p for p in ps if isinstance(p.direction(direction), Governed)]
+    layers = sorted({p.layer for p in ps}, key=lambda layer: layer.value)
+    for direction, layer in ((d, la) for d in Direction for la in layers):
+        # Layers are ANDed, never ordered against each other: flatten each on its own.
+        governing = [
+            p for p in ps if p.layer is layer and isinstance(p.direction(direction), Governed)
+        ]
         removable = removable_denies(ps, direction)
         dead = _dead_in_later_tiers(ps, governing, direction, result)
         for pol in governing:
