@@ -23,6 +23,7 @@ writer to report.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from polyfence.fidelity import Effect, Feature, Loss, Treatment
@@ -256,8 +257,14 @@ def _key(ps: PolicySet, pol: Policy, index: int) -> tuple[object, ...]:
     return (ps.tier(pol.tier).sort_key, pol.sort_key, index)
 
 
-def deny_wins(ps: PolicySet) -> Flattened:
-    """Rewrite ``ps`` so that reading it unordered with deny-beats-allow says what it says."""
+def deny_wins(
+    ps: PolicySet, expressible: Callable[[PortMatch], bool] = lambda ports: True
+) -> Flattened:
+    """Rewrite ``ps`` so that reading it unordered with deny-beats-allow says what it says.
+
+    ``expressible`` tells which port sets the target can write; a deny whose trimmed form
+    would need others is instead left to default deny, and the allows after it are cut.
+    """
     result = Flattened(ps)
     replaced: dict[tuple[int, Direction], DirectionRules] = {}
     layers = sorted({p.layer for p in ps}, key=lambda layer: layer.value)
@@ -268,6 +275,7 @@ def deny_wins(ps: PolicySet) -> Flattened:
         ]
         removable = removable_denies(ps, direction)
         dead = _dead_in_later_tiers(ps, governing, direction, result)
+        allow_form = _allow_form(ps, governing, direction, removable, dead, expressible)
         for pol in governing:
             rules = pol.direction(direction)
             assert isinstance(rules, Governed)
@@ -312,17 +320,19 @@ def deny_wins(ps: PolicySet) -> Flattened:
                         )
                     )
                     continue
+                if id(original) in allow_form:
+                    continue  # left to default deny; the allows after it are cut instead
                 if rule.action is Action.PASS:
-                    if last_tier:
-                        # Out of the last tier, passed traffic reaches the profile: allowed.
-                        new_rules.append(dataclasses.replace(rule, action=Action.ALLOW))
-                    elif not through:
-                        result.unresolved.add(id(rule))
-                        new_rules.append(rule)
-                    # else: the later tiers decide it, as they decide all the tier leaves
-                    continue
+                    if not last_tier:
+                        if not through:
+                            result.unresolved.add(id(rule))
+                            new_rules.append(rule)
+                        # else: the later tiers decide it, as they decide all the tier leaves
+                        continue
+                    # Out of the last tier, passed traffic reaches the profile: allowed.
+                    rule = dataclasses.replace(rule, action=Action.ALLOW)
                 if rule.action in (Action.ALLOW, Action.DENY):
-                    earlier = _earlier(ps, governing, direction, pol, i, last_tier)
+                    earlier = _earlier(ps, governing, direction, pol, i, last_tier, allow_form)
                     try:
                         new_rules.extend(_trim(rule, pol, earlier))
                     except _Inexact:
@@ -343,6 +353,60 @@ def deny_wins(ps: PolicySet) -> Flattened:
         policies.append(new)
     result.policies = ps.with_policies(policies)
     return result
+
+
+def _allow_form(
+    ps: PolicySet,
+    governing: list[Policy],
+    direction: Direction,
+    removable: set[int],
+    dead: dict[int, Selector],
+    expressible: Callable[[PortMatch], bool],
+) -> set[int]:
+    """Denies better said by cutting the allows after them: those whose trimmed form the
+    target cannot write (a port set such as "every protocol but TCP 80"). Exact when the
+    deny's own policy isolates its endpoints, so that what it denies and no later allow
+    admits is dropped by default deny."""
+    out: set[int] = set()
+    for pol in governing:
+        rules = pol.direction(direction)
+        assert isinstance(rules, Governed)
+        if not rules.isolates or id(pol) in dead or _passes_through(ps, governing, direction, pol):
+            continue
+        for i, deny in enumerate(rules.rules):
+            if deny.action is not Action.DENY or id(deny) in removable:
+                continue
+            try:
+                pieces = _trim(deny, pol, _earlier(ps, governing, direction, pol, i, False, out))
+                if all(expressible(p.ports) for p in pieces):
+                    continue
+            except _Inexact:
+                pass
+            if _later_allows_cut(ps, governing, direction, pol, i):
+                out.add(id(deny))
+    return out
+
+
+def _later_allows_cut(
+    ps: PolicySet, governing: list[Policy], direction: Direction, pol: Policy, index: int
+) -> bool:
+    """Whether every allow (or pass) after deny ``index`` of ``pol`` can be cut by it."""
+    deny = pol.direction(direction).rules[index]  # type: ignore[union-attr]
+    here = _key(ps, pol, index)
+    for q in governing:
+        if q is not pol and not may_overlap(pol, q):
+            continue
+        condition = subject_condition(pol.subject, q.subject)
+        for j, rule in enumerate(q.direction(direction).rules):  # type: ignore[union-attr]
+            if _key(ps, q, j) <= here or rule.action not in (Action.ALLOW, Action.PASS):
+                continue
+            if condition is None:
+                return False
+            try:
+                _rule_minus(rule, deny, condition)
+            except _Inexact:
+                return False
+    return True
 
 
 def _passes_through(
@@ -372,14 +436,14 @@ def _earlier(
     pol: Policy,
     index: int,
     last_tier: bool,
+    allow_form: set[int],
 ) -> list[tuple[Policy, Rule]]:
     """What rule ``index`` of ``pol`` must leave to the rules before it: for a deny, allows
-    anywhere earlier and passes of its own tier; for an allow, passes of its own tier (which
-    hand the traffic to later tiers) unless nothing later can govern it (then they allow)."""
+    anywhere earlier and passes of its own tier; for an allow, the denies taken out of the
+    deny-wins form before it, and passes of its own tier (which hand the traffic to later
+    tiers) unless nothing later can govern it (then they allow)."""
     here = _key(ps, pol, index)
     deny = pol.direction(direction).rules[index].action is Action.DENY  # type: ignore[union-attr]
-    if not deny and last_tier:
-        return []
     out = []
     for q in governing:
         if q is not pol and not may_overlap(pol, q):
@@ -387,9 +451,15 @@ def _earlier(
         for j, rule in enumerate(q.direction(direction).rules):  # type: ignore[union-attr]
             if _key(ps, q, j) >= here:
                 break
-            if (rule.action is Action.ALLOW and deny) or (
-                rule.action is Action.PASS and q.tier == pol.tier
-            ):
+            if deny:
+                wanted = rule.action is Action.ALLOW or (
+                    rule.action is Action.PASS and q.tier == pol.tier
+                )
+            else:
+                wanted = id(rule) in allow_form or (
+                    rule.action is Action.PASS and q.tier == pol.tier and not last_tier
+                )
+            if wanted:
                 out.append((q, rule))
     return out
 

@@ -18,7 +18,7 @@ from polyfence.inventory import NAMESPACE_NAME_LABEL, Inventory
 from polyfence.model.labels import NAMESPACE_KEY, SERVICE_ACCOUNT_KEY
 from polyfence.model.peers import ANY_PEER, Entity, IpMatch, Peer
 from polyfence.model.policy import Action, Direction, Governed, Layer, Policy, PolicySet, Rule
-from polyfence.model.ports import ANY_PORTS, ICMP_PROTOCOLS, Protocol
+from polyfence.model.ports import ANY_PORTS, ICMP_PROTOCOLS, AnyPorts, PortMatch, Protocol
 from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import (
     All,
@@ -74,7 +74,7 @@ def _ns_key(key: str) -> str:
 
 class _Writer:
     def __init__(self, ps: PolicySet, options: RenderOptions) -> None:
-        self.flat = deny_wins(ps)
+        self.flat = deny_wins(ps, _expressible)
         self.ps = self.flat.policies
         self.losses: list[Loss] = list(self.flat.losses)
         inventory = options.inventory or Inventory()
@@ -552,6 +552,21 @@ def _identity(key: str) -> str:
             f"pod label {key!r} collides with a Cilium identity label (Cilium reads it as that)"
         )
     return key
+
+
+def _expressible(ports: PortMatch) -> bool:
+    """Port sets Cilium can write: any, or TCP/UDP/SCTP ports and whole ICMP types."""
+    if isinstance(ports, AnyPorts):
+        return True
+    for spec in ports:
+        for lo, hi in spec.protocols:
+            for proto in range(lo, hi + 1):
+                if proto in ICMP_PROTOCOLS:
+                    if any(a % 256 or (b + 1) % 256 for a, b in spec.ports):
+                        return False
+                elif proto not in _NAMES:
+                    return False
+    return True
 
 
 def _cidr_sets(ip: IpMatch) -> list[dict[str, Any]]:
