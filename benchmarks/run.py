@@ -146,6 +146,12 @@ def case_convert(data: Path, rec: _Recorder) -> None:
     _rate(rec, "convert k8s->k8s verify=True", n, "policies/s")
     ver = res.report.verification
     rec.add("verify relation", getattr(ver, "relation", str(ver)), "")
+    res = rec.phase(
+        "convert k8s->cilium verify=True", lambda: api.convert(bundle, "cilium", verify=True)
+    )
+    _rate(rec, "convert k8s->cilium verify=True", n, "policies/s")
+    ver = res.report.verification
+    rec.add("cilium verify relation", getattr(ver, "relation", str(ver)), "")
 
 
 def _conn_inputs(data: Path, rec: _Recorder) -> tuple[Any, Any]:

@@ -276,6 +276,12 @@ def deny_wins(
         removable = removable_denies(ps, direction)
         dead = _dead_in_later_tiers(ps, governing, direction, result)
         allow_form = _allow_form(ps, governing, direction, removable, dead, expressible)
+        single_tier = len({p.tier for p in governing}) < 2
+        has_pass = any(
+            r.action is Action.PASS
+            for p in governing
+            for r in p.direction(direction).rules  # type: ignore[union-attr]
+        )
         for pol in governing:
             rules = pol.direction(direction)
             assert isinstance(rules, Governed)
@@ -293,7 +299,7 @@ def deny_wins(
                     )
                 )
                 continue
-            last_tier = not any(
+            last_tier = single_tier or not any(
                 ps.tier(q.tier).sort_key > ps.tier(pol.tier).sort_key and may_overlap(pol, q)
                 for q in governing
             )
@@ -331,6 +337,9 @@ def deny_wins(
                         continue
                     # Out of the last tier, passed traffic reaches the profile: allowed.
                     rule = dataclasses.replace(rule, action=Action.ALLOW)
+                if rule.action is Action.ALLOW and not (allow_form or has_pass):
+                    new_rules.append(rule)  # nothing can decide before an allow here
+                    continue
                 if rule.action in (Action.ALLOW, Action.DENY):
                     earlier = _earlier(ps, governing, direction, pol, i, last_tier, allow_form)
                     try:
@@ -486,6 +495,8 @@ def _dead_in_later_tiers(
     are left to the writer as tier conflicts.
     """
     out: dict[int, Selector] = {}
+    if len({p.tier for p in governing}) < 2:
+        return out
     for q in governing:
         keep: Selector = All()
         for p in governing:

@@ -50,6 +50,8 @@ def removable_denies(ps: PolicySet, direction: Direction) -> set[int]:
     for pol in governing:
         rules = pol.direction(direction)
         assert isinstance(rules, Governed)
+        if not any(r.action is Action.DENY for r in rules.rules):
+            continue
         if not rules.isolates or ps.tier(pol.tier).default_action is not Action.DENY:
             continue
         later_policies = [
