@@ -21,7 +21,7 @@ from polyfence.model.peers import AnyPeer, Peer
 from polyfence.model.policy import Action, Direction, Governed, Policy, Rule, Subject
 from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import All, Not, Selector, and_
-from polyfence.translators._flatten import subject_condition
+from polyfence.translators._flatten import pods_meet, subject_condition
 
 MAX_SPLIT = 4  # requiring subjects that only partly overlap one rule's subject
 
@@ -42,18 +42,7 @@ def conjoin(a: Peer, b: Peer) -> Peer | None:
     if a.entity is not None or b.entity is not None:
         # Reserved identities carry no pod labels: only the same identity satisfies both.
         return a if a == b else None
-    names = a.namespace_names
-    if b.namespace_names is not None:
-        names = b.namespace_names if names is None else names & b.namespace_names
-        if not names:
-            return None
-    ns_parts = [s for s in (a.namespace_selector, b.namespace_selector) if s is not None]
-    return dataclasses.replace(
-        a,
-        pods=and_(a.pods or All(), b.pods or All()),
-        namespace_names=names,
-        namespace_selector=and_(*ns_parts) if ns_parts else None,
-    )
+    return pods_meet(a, b)
 
 
 def _overlap(a: Subject, b: Subject) -> bool:

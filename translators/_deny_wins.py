@@ -42,7 +42,12 @@ from polyfence.model.ports import ANY_PORTS, AnyPorts, PortMatch, PortSpec
 from polyfence.model.selectors import NOTHING, All, Not, Selector, and_, normalize
 from polyfence.semantics.connset import FULL, ConnSet
 from polyfence.semantics.intervals import IntervalSet, IPSet
-from polyfence.translators._flatten import may_overlap, removable_denies, subject_condition
+from polyfence.translators._flatten import (
+    may_overlap,
+    pods_meet,
+    removable_denies,
+    subject_condition,
+)
 
 MAX_PIECES = 64  # rules one deny may split into before we give up and report instead
 
@@ -109,17 +114,7 @@ def _atoms(peers: PeerMatch) -> list[Peer]:
 def _pod_and(a: Peer, b: Peer) -> Peer | None:
     if a.sets != b.sets:
         raise _Inexact("selectors that differ in matching network sets")
-    names = a.namespace_names
-    if b.namespace_names is not None:
-        names = b.namespace_names if names is None else names & b.namespace_names
-        if not names:
-            return None
-    ns_parts = [s for s in (a.namespace_selector, b.namespace_selector) if s is not None]
-    pods = normalize(and_(a.pods or All(), b.pods or All()))
-    ns_sel = normalize(and_(*ns_parts)) if ns_parts else None
-    if pods == NOTHING or ns_sel == NOTHING:
-        return None
-    return dataclasses.replace(a, pods=pods, namespace_names=names, namespace_selector=ns_sel)
+    return pods_meet(a, b)
 
 
 def _ip(ips: IPSet) -> Peer | None:

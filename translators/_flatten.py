@@ -10,16 +10,34 @@ where dropping them is exact for every cluster, so that no loss needs to be repo
 
 from __future__ import annotations
 
+import dataclasses
+
 from polyfence.inventory import NAMESPACE_NAME_LABEL
 from polyfence.model.labels import NAMESPACE_KEY
+from polyfence.model.peers import Peer
 from polyfence.model.policy import Action, Direction, Governed, Policy, PolicySet, Rule, Subject
-from polyfence.model.selectors import All, In, Selector, and_
+from polyfence.model.selectors import NOTHING, All, In, Selector, and_, normalize
 
 
 def may_overlap(a: Policy, b: Policy) -> bool:
     """False only when no endpoint can be selected by both (namespaced in different namespaces)."""
     na, nb = a.subject.namespace, b.subject.namespace
     return na is None or nb is None or na == nb
+
+
+def pods_meet(a: Peer, b: Peer) -> Peer | None:
+    """The pod peer matching both pod peers (``a``'s other fields kept), None if none can."""
+    names = a.namespace_names
+    if b.namespace_names is not None:
+        names = b.namespace_names if names is None else names & b.namespace_names
+        if not names:
+            return None
+    ns_parts = [s for s in (a.namespace_selector, b.namespace_selector) if s is not None]
+    pods = normalize(and_(a.pods or All(), b.pods or All()))
+    ns_sel = normalize(and_(*ns_parts)) if ns_parts else None
+    if pods == NOTHING or ns_sel == NOTHING:
+        return None
+    return dataclasses.replace(a, pods=pods, namespace_names=names, namespace_selector=ns_sel)
 
 
 def subject_condition(outer: Subject, inner: Subject) -> Selector | None:
