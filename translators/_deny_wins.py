@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from polyfence.fidelity import Effect, Feature, Loss, Treatment
+from polyfence.inventory import NAMESPACE_NAME_LABEL
+from polyfence.model.labels import NAMESPACE_KEY
 from polyfence.model.peers import ANY_PEER, AnyPeer, IpMatch, Peer, PeerMatch
 from polyfence.model.policy import (
     NOT_GOVERNED,
@@ -39,7 +41,7 @@ from polyfence.model.policy import (
     Rule,
 )
 from polyfence.model.ports import ANY_PORTS, AnyPorts, PortMatch, PortSpec
-from polyfence.model.selectors import NOTHING, All, Not, Selector, and_, normalize
+from polyfence.model.selectors import NOTHING, All, In, Not, Selector, and_, normalize
 from polyfence.semantics.connset import FULL, ConnSet
 from polyfence.semantics.intervals import IntervalSet, IPSet
 from polyfence.translators._flatten import (
@@ -158,9 +160,6 @@ def _minus(a: Peer, b: Peer) -> list[Peer]:
 
 def _pod_selector(peer: Peer) -> Selector:
     """A pod peer as one selector over pod labels and the namespace pseudo-label."""
-    from polyfence.model.labels import NAMESPACE_KEY
-    from polyfence.model.selectors import In
-
     if peer.namespace_selector not in (None, All()):
         raise _Inexact("namespace labels are not pod labels")
     parts: list[Selector] = [peer.pods or All()]
@@ -176,9 +175,6 @@ def _negations(peer: Peer) -> list[Peer]:
     if peer.pods is not None and peer.pods != All():
         out.append(Peer(pods=Not(peer.pods), namespace_selector=any_ns, sets=peer.sets))
     if peer.namespace_names is not None:
-        from polyfence.inventory import NAMESPACE_NAME_LABEL
-        from polyfence.model.selectors import In
-
         out.append(
             Peer(
                 namespace_selector=Not(In(NAMESPACE_NAME_LABEL, peer.namespace_names)),

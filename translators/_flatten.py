@@ -17,6 +17,7 @@ from polyfence.model.labels import NAMESPACE_KEY
 from polyfence.model.peers import Peer
 from polyfence.model.policy import Action, Direction, Governed, Policy, PolicySet, Rule, Subject
 from polyfence.model.selectors import NOTHING, All, In, Selector, and_, normalize
+from polyfence.translators.calico import rename_key
 
 
 def may_overlap(a: Policy, b: Policy) -> bool:
@@ -50,8 +51,6 @@ def subject_condition(outer: Subject, inner: Subject) -> Selector | None:
     if nsel not in (None, All()):
         if nsel.keys() != {NAMESPACE_NAME_LABEL}:  # type: ignore[union-attr]
             return None  # namespace labels other than the name are not endpoint facts
-        from polyfence.translators.calico import rename_key
-
         named = rename_key(nsel, NAMESPACE_NAME_LABEL, NAMESPACE_KEY)  # type: ignore[arg-type]
         if outer.selector == All() and inner.namespace_selector == nsel:
             return All()
