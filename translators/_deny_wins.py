@@ -144,7 +144,11 @@ def _minus(a: Peer, b: Peer) -> list[Peer]:
         if kb == "ip":
             raise _Inexact("everything but an address range depends on the profile")
         # Every remote but those pods: the IR's own complement, exact under every profile.
-        return [Peer(not_pods=_pod_selector(b), sets=b.sets)]
+        if b.namespace_selector in (None, All()):
+            return [Peer(not_pods=_pod_selector(b), sets=b.sets)]
+        if b.sets:
+            raise _Inexact("network sets selected by namespace labels")
+        return [*_negations(b), Peer(not_pods=All())]  # the other pods, and every non-pod
     if ka == kb == "ip":
         rest = _ip(a.ipset() - b.ipset())  # type: ignore[operator]
         return [rest] if rest else []
@@ -256,6 +260,8 @@ def deny_wins(
     ``expressible`` tells which port sets the target can write; a deny whose trimmed form
     would need others is instead left to default deny, and the allows after it are cut.
     """
+    if not ps.network_sets:
+        ps = _without_sets(ps)  # selecting network sets is moot: fewer cases to subtract
     result = Flattened(ps)
     replaced: dict[tuple[int, Direction], DirectionRules] = {}
     layers = sorted({p.layer for p in ps}, key=lambda layer: layer.value)
@@ -407,6 +413,24 @@ def _later_allows_cut(
             except _Inexact:
                 return False
     return True
+
+
+def _without_sets(ps: PolicySet) -> PolicySet:
+    def peer(p: Peer) -> Peer:
+        return dataclasses.replace(p, sets=False) if p.sets else p
+
+    def rules(d: DirectionRules) -> DirectionRules:
+        if not isinstance(d, Governed):
+            return d
+        out = []
+        for r in d.rules:
+            peers = r.peers if isinstance(r.peers, AnyPeer) else tuple(peer(p) for p in r.peers)
+            out.append(dataclasses.replace(r, peers=peers) if peers != r.peers else r)
+        return dataclasses.replace(d, rules=tuple(out))
+
+    return ps.with_policies(
+        dataclasses.replace(p, ingress=rules(p.ingress), egress=rules(p.egress)) for p in ps
+    )
 
 
 def _passes_through(

@@ -130,6 +130,16 @@ SCENARIOS = {
     )
     + "---\n"
     + np("b", 10, "app == 'web'", "[{action: Allow, source: {selector: has(role)}}]"),
+    # "allow 443 to all, deny a namespace by label, allow the rest": the trimmed deny would be
+    # "every protocol but TCP 443", which Cilium cannot write, so the later allow is cut
+    "deny-by-namespace-label-cuts-allows": np(
+        "a",
+        10,
+        "app == 'web'",
+        "[{action: Allow, "
+        "protocol: TCP, destination: {ports: [443]}}, {action: Deny, source: {namespaceSelector: "
+        "team == 'b'}}, {action: Allow}]",
+    ),
     # an earlier tier that never passes leaves a later policy nothing on its endpoints
     "dead-later-tier": np(
         "a", 10, "app == 'web'", "[{action: Allow, source: {selector: role == 'fe'}}]", "security"
@@ -158,6 +168,8 @@ def test_scenarios_mean_what_they_say() -> None:
     assert ok(ps, FE, WEB) and not ok(ps, FE, DB) and ok(ps, DEV, DB) is False
     ps = calico(SCENARIOS["deny-then-pass-all"])
     assert not ok(ps, BAD, WEB) and ok(ps, FE, WEB) and not ok(ps, "8.8.8.8", WEB)
+    ps = calico(SCENARIOS["deny-by-namespace-label-cuts-allows"])
+    assert ok(ps, DEV, WEB, 443) and not ok(ps, DEV, WEB, 80) and ok(ps, FE, WEB, 80)
     ps = calico(SCENARIOS["dead-later-tier"])
     assert not ok(ps, BAD, WEB) and ok(ps, BAD, DB)
 
