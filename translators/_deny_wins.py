@@ -265,12 +265,13 @@ def deny_wins(
     result = Flattened(ps)
     replaced: dict[tuple[int, Direction], DirectionRules] = {}
     layers = sorted({p.layer for p in ps}, key=lambda layer: layer.value)
+    removable_by_direction = {d: removable_denies(ps, d) for d in Direction}
     for direction, layer in ((d, la) for d in Direction for la in layers):
         # Layers are ANDed, never ordered against each other: flatten each on its own.
         governing = [
             p for p in ps if p.layer is layer and isinstance(p.direction(direction), Governed)
         ]
-        removable = removable_denies(ps, direction)
+        removable = removable_by_direction[direction]
         dead = _dead_in_later_tiers(ps, governing, direction, result)
         allow_form = _allow_form(ps, governing, direction, removable, dead, expressible)
         single_tier = len({p.tier for p in governing}) < 2
