@@ -38,7 +38,7 @@ from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import All, Eq, In, Selector, and_
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet
 from polyfence.translation import RenderOptions
-from polyfence.translators._common import safe_name
+from polyfence.translators._common import matching_less, safe_name
 from polyfence.translators.calico import (
     CALICO_NAME,
     ORCHESTRATOR,
@@ -80,10 +80,10 @@ class _Writer:
             (peer.principal, Feature.PRINCIPAL),
         ):
             if value is not None:
-                effect = Effect.NARROWED if rule.action is Action.ALLOW else Effect.WIDENED
-                self.loss(
-                    effect, feature, rule.source, f"Calico has no {feature.value} peer; dropped"
-                )
+                for effect in matching_less(rule.action):
+                    self.loss(
+                        effect, feature, rule.source, f"Calico has no {feature.value} peer; dropped"
+                    )
                 return None
         base: dict[str, Any] = {}
         pods_only = not peer.sets
@@ -114,12 +114,14 @@ class _Writer:
         if ns_parts:
             base["namespaceSelector"] = str(and_(*ns_parts))
         if namespaced is not None and peer.not_pods is not None and not peer.wants_pod:
-            self.loss(
-                Effect.NARROWED if rule.action is Action.ALLOW else Effect.WIDENED,
-                Feature.NOT_SELECTOR,
-                rule.source,
-                "in a NetworkPolicy a notSelector never matches outside addresses; they are lost",
-            )
+            for effect in matching_less(rule.action):
+                self.loss(
+                    effect,
+                    Feature.NOT_SELECTOR,
+                    rule.source,
+                    "in a NetworkPolicy a notSelector never matches outside addresses; they are "
+                    "lost",
+                )
         if peer.service_account is not None:
             sa: dict[str, Any] = {}
             if peer.service_account.names is not None:

@@ -38,6 +38,7 @@ from polyfence.translators._common import (
     bind_pod,
     cidr_blocks,
     local_pods,
+    matching_less,
     pod_terms,
     safe_name,
 )
@@ -88,8 +89,8 @@ class _Writer:
         self.losses.append(Loss(effect, Treatment.DROPPED, feature, ref, msg))
 
     def dropped(self, rule: Rule, feature: Feature, msg: str) -> None:
-        effect = Effect.NARROWED if rule.action is Action.ALLOW else Effect.WIDENED
-        self.loss(effect, feature, rule.source, msg)
+        for effect in matching_less(rule.action):
+            self.loss(effect, feature, rule.source, msg)
 
     # -- selectors -----------------------------------------------------------------------------
     def endpoint_selectors(
