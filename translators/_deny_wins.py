@@ -4,20 +4,23 @@ Cilium (and Istio's DENY/ALLOW) have no order: a deny rule beats every allow rul
 first-match across tiers, orders and rules, with Pass and end-of-tier drops. Reading a Calico
 set as deny-wins is exact once
 
-* every deny rule ``d`` is replaced by ``d`` minus every allow that decides earlier (and minus
-  every earlier Pass of its own tier, which skips it): then a connection the ordered set
-  allows is never denied, and one it denies is denied by the trimmed rule, or by default deny
-  when no rule matches (for a first-match list, allowed = the union of the allows minus the
-  union of the denies, each deny less the allows before it);
-* a Pass in the last tier that can govern its subject becomes an Allow (the traffic reaches
-  the profile, which allows it), and a last tier whose default is Pass stops isolating;
-* a later tier's policy whose endpoints an earlier tier governs without ever passing is cut
-  to the endpoints that tier does not govern (its rules there were never reached).
+* every deny rule ``d`` is replaced by ``d`` minus every allow that decides earlier (each less
+  what a Pass of its own tier hands on before it) and minus every earlier Pass of its own
+  tier: then a connection the ordered set allows is never denied, and one it denies is
+  denied by the trimmed rule, or by default deny when no rule matches (for a first-match
+  list, allowed = the union of the allows minus the union of the denies, each deny less the
+  allows before it);
+* every rule of a later tier is cut to what the earlier tiers governing its endpoints pass
+  (met with their Pass rules where they govern, kept where none does), and a Pass allows
+  where no later tier decides what it hands on (the traffic reaches the profile); a tier
+  whose default is Pass, or a policy that ends in "pass the rest" alone in its tier, stops
+  isolating and cuts nothing;
+* an allow loses what an earlier Pass of its own tier hands on.
 
-Rules are subtracted in the IR's own terms (selectors, address sets, connection sets), so the
-result means the same under every evaluation profile; a pair this algebra cannot subtract
-exactly (L7 matches, named ports, pods against addresses) leaves the rule unresolved, for the
-writer to report.
+Rules are subtracted in the IR's own terms (selectors, address sets, connection sets, named
+ports as symbols resolved on one destination), so the result means the same under every
+evaluation profile; a pair this algebra cannot subtract exactly (L7 matches, a named port
+against numbers, pods against addresses) leaves the rule unresolved, for the writer to report.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from polyfence.model.policy import (
 from polyfence.model.ports import ANY_PORTS, AnyPorts, PortMatch, PortSpec
 from polyfence.model.selectors import NOTHING, All, In, Not, Selector, and_, normalize
 from polyfence.semantics.connset import FULL, ConnSet
-from polyfence.semantics.intervals import IntervalSet, IPSet
+from polyfence.semantics.intervals import NO_PORTS, IntervalSet, IPSet
 from polyfence.translators._flatten import (
     may_overlap,
     pods_meet,
@@ -64,29 +67,105 @@ class Flattened:
     losses: list[Loss] = field(default_factory=list)
 
 
+Gate = list[tuple[Selector, list[tuple[Policy, Rule]]]]
+"""One earlier tier's hold on a later policy's endpoints: where each of its policies governs
+them (a selector on those endpoints) and the Pass rules by which that policy lets traffic on."""
+
+
 class _Inexact(Exception):
     """The subtraction has no exact form in the IR algebra used here."""
 
 
 # -- ports -------------------------------------------------------------------------------------
-def _conns(ports: PortMatch) -> ConnSet:
-    if isinstance(ports, AnyPorts):
-        return FULL
-    out = ConnSet()
-    for spec in ports:
-        if spec.named or spec.not_named:
-            raise _Inexact("named ports resolve per destination")
-        out = out | ConnSet.build(spec.protocols, spec.ports)
-    return out
+@dataclass(frozen=True)
+class _Ports:
+    """A port match as numbers plus named-port symbols (name -> protocols).
 
+    A named port resolves on the connection's destination, the same endpoint for both sides
+    of a subtraction, so one name never differs from itself; a name against numbers it may
+    resolve into has no exact answer here."""
 
-def _ports(conns: ConnSet) -> PortMatch:
-    if conns == FULL:
-        return ANY_PORTS
-    by_ports: dict[IntervalSet, list[tuple[int, int]]] = {}
-    for lo, hi, ports in conns.segments:
-        by_ports.setdefault(ports, []).append((lo, hi))
-    return tuple(PortSpec(IntervalSet.of(*protos), ports) for ports, protos in by_ports.items())
+    numbers: ConnSet
+    names: tuple[tuple[str, IntervalSet], ...] = ()
+
+    @classmethod
+    def of(cls, ports: PortMatch) -> _Ports:
+        if isinstance(ports, AnyPorts):
+            return cls(FULL)
+        numbers = ConnSet()
+        names: dict[str, IntervalSet] = {}
+        for spec in ports:
+            if spec.not_named:
+                raise _Inexact("excluded named ports")
+            numbers = numbers | ConnSet.build(spec.protocols, spec.ports)
+            for name in spec.named:
+                names[name] = names.get(name, IntervalSet.empty()) | spec.protocols
+        return cls(numbers, tuple(sorted(names.items())))
+
+    def __bool__(self) -> bool:
+        return bool(self.numbers) or bool(self.names)
+
+    def _covered(self, name_protocols: IntervalSet) -> IntervalSet:
+        """Of these protocols, those whose every port ``self.numbers`` holds; any it holds
+        only in part make a named port undecidable."""
+        covered = IntervalSet.empty()
+        for lo, hi in name_protocols:
+            if hi - lo > 8:
+                raise _Inexact("a named port over many protocols")
+            for protocol in range(lo, hi + 1):
+                held = self.numbers.ports_of(protocol)
+                if held == ConnSet.single(protocol).ports_of(protocol):
+                    covered = covered | IntervalSet.point(protocol)
+                elif held:
+                    raise _Inexact("a named port against numbers it may resolve into")
+        return covered
+
+    def _clashes(self, other: _Ports) -> None:
+        """Refuse what symbols cannot settle: a name of ``other`` that may resolve into our
+        numbers, or two names sharing a protocol (one pod may give both the same port)."""
+        for name, protocols in other.names:
+            if any(self.numbers.ports_of(p) for lo, hi in protocols for p in range(lo, hi + 1)):
+                raise _Inexact("a named port against numbers it may resolve into")
+            for mine, my_protocols in self.names:
+                if mine != name and my_protocols & protocols:
+                    raise _Inexact("two port names may resolve to one number")
+
+    def minus(self, other: _Ports) -> _Ports:
+        self._clashes(other)
+        theirs = dict(other.names)
+        names = []
+        for name, protocols in self.names:
+            rest = protocols - theirs.get(name, IntervalSet.empty())
+            rest = rest - other._covered(rest)
+            if rest:
+                names.append((name, rest))
+        return _Ports(self.numbers - other.numbers, tuple(names))
+
+    def meet(self, other: _Ports) -> _Ports:
+        theirs = dict(other.names)
+        names: dict[str, IntervalSet] = {}
+        for name, protocols in self.names:
+            both = (protocols & theirs.get(name, IntervalSet.empty())) | other._covered(protocols)
+            if both:
+                names[name] = both
+        for name, protocols in other.names:
+            covered = self._covered(protocols)
+            if covered:
+                names[name] = names.get(name, IntervalSet.empty()) | covered
+            for mine, my_protocols in self.names:
+                if mine != name and my_protocols & protocols:
+                    raise _Inexact("two port names may resolve to one number")
+        return _Ports(self.numbers & other.numbers, tuple(sorted(names.items())))
+
+    def match(self) -> PortMatch:
+        if self.numbers == FULL:
+            return ANY_PORTS
+        by_ports: dict[IntervalSet, list[tuple[int, int]]] = {}
+        for lo, hi, ports in self.numbers.segments:
+            by_ports.setdefault(ports, []).append((lo, hi))
+        specs = [PortSpec(IntervalSet.of(*protos), ports) for ports, protos in by_ports.items()]
+        specs += [PortSpec(protos, NO_PORTS, frozenset({name})) for name, protos in self.names]
+        return tuple(specs)
 
 
 # -- peers -------------------------------------------------------------------------------------
@@ -221,17 +300,17 @@ def _local(rule: Rule) -> Selector:
 
 def _rule_minus(d: Rule, a: Rule, condition: Selector) -> list[Rule]:
     """``d`` minus the part ``a`` matches on the subject's endpoints where ``condition`` holds."""
-    if d.l7 is not None or a.l7 is not None:
-        raise _Inexact("L7 matches")
+    if a.l7 is not None:
+        raise _Inexact("L7 matches")  # d's own L7 match stays on every piece: an AND
     ld = _local(d)
     la = normalize(and_(_local(a), condition))
     pd, pa = _atoms(d.peers), _atoms(a.peers)
-    cd, ca = _conns(d.ports), _conns(a.ports)
+    cd, ca = _Ports.of(d.ports), _Ports.of(a.ports)
     both = normalize(and_(ld, la))
-    pieces: list[tuple[Selector, list[Peer], ConnSet]] = [
+    pieces: list[tuple[Selector, list[Peer], _Ports]] = [
         (normalize(and_(ld, Not(la))), pd, cd),
         (both, _peer_minus(pd, pa), cd),
-        (both, _peer_meet(pd, pa), cd - ca),
+        (both, _peer_meet(pd, pa), cd.minus(ca)),
     ]
     out = []
     for local, peers, conns in pieces:
@@ -241,7 +320,7 @@ def _rule_minus(d: Rule, a: Rule, condition: Selector) -> list[Rule]:
             dataclasses.replace(
                 d,
                 peers=_peer_match(peers),
-                ports=_ports(conns),
+                ports=conns.match(),
                 local=None if local == All() else Peer(pods=local),
             )
         )
@@ -272,8 +351,8 @@ def deny_wins(
             p for p in ps if p.layer is layer and isinstance(p.direction(direction), Governed)
         ]
         removable = removable_by_direction[direction]
-        dead = _dead_in_later_tiers(ps, governing, direction, result)
-        allow_form = _allow_form(ps, governing, direction, removable, dead, expressible)
+        gates = _gates(ps, governing, direction, result)
+        allow_form = _allow_form(ps, governing, direction, removable, gates, expressible)
         single_tier = len({p.tier for p in governing}) < 2
         has_pass = any(
             r.action is Action.PASS
@@ -283,8 +362,8 @@ def deny_wins(
         for pol in governing:
             rules = pol.direction(direction)
             assert isinstance(rules, Governed)
-            cut = dead.get(id(pol))
-            if cut is not None and cut == NOTHING:
+            pol_gates = gates.get(id(pol), [])
+            if _never_reached(pol_gates):
                 replaced[(id(pol), direction)] = NOT_GOVERNED
                 result.losses.append(
                     Loss(
@@ -304,21 +383,13 @@ def deny_wins(
             through = _passes_through(ps, governing, direction, pol)
             new_rules: list[Rule] = []
             for i, original in enumerate(rules.rules):
-                rule = original
-                if cut is not None:
-                    try:
-                        rule = _bind(rule, cut)
-                    except _Inexact:
-                        result.unresolved.add(id(rule))
-                        new_rules.append(rule)
-                        continue
-                if rule.action is Action.DENY and id(original) in removable:
+                if original.action is Action.DENY and id(original) in removable:
                     result.losses.append(
                         Loss(
                             Effect.NONE,
                             Treatment.DROPPED,
                             Feature.DENY_ACTION,
-                            rule.source,
+                            original.source,
                             "deny rule left to default deny: nothing after it could allow "
                             "that traffic",
                         )
@@ -326,27 +397,30 @@ def deny_wins(
                     continue
                 if id(original) in allow_form:
                     continue  # left to default deny; the allows after it are cut instead
-                if rule.action is Action.PASS:
-                    if not last_tier:
-                        if not through:
-                            result.unresolved.add(id(rule))
-                            new_rules.append(rule)
-                        # else: the later tiers decide it, as they decide all the tier leaves
+                try:
+                    rule = _pass_form(ps, governing, direction, pol, original, last_tier, through)
+                    pieces = _gate(rule, pol_gates) if rule is not None else []
+                except _Inexact:
+                    if original.action is not Action.DENY:
+                        result.unresolved.add(id(original))
+                        new_rules.append(original)
                         continue
-                    # Out of the last tier, passed traffic reaches the profile: allowed.
-                    rule = dataclasses.replace(rule, action=Action.ALLOW)
-                if rule.action is Action.ALLOW and not (allow_form or has_pass):
-                    new_rules.append(rule)  # nothing can decide before an allow here
-                    continue
-                if rule.action in (Action.ALLOW, Action.DENY):
-                    earlier = _earlier(ps, governing, direction, pol, i, last_tier, allow_form)
-                    try:
-                        new_rules.extend(_trim(rule, pol, earlier))
-                    except _Inexact:
-                        result.unresolved.add(id(rule))
-                        new_rules.append(rule)
-                    continue
-                new_rules.append(rule)
+                    pieces = [original]  # denying what never reaches it changes nothing
+                for piece in pieces:
+                    if piece.action is Action.ALLOW and not (allow_form or has_pass):
+                        new_rules.append(piece)  # nothing can decide before an allow here
+                        continue
+                    if piece.action in (Action.ALLOW, Action.DENY):
+                        try:
+                            earlier = _earlier(
+                                ps, governing, direction, pol, i, last_tier, allow_form
+                            )
+                            new_rules.extend(_trim(piece, pol, earlier))
+                        except _Inexact:
+                            result.unresolved.add(id(piece))
+                            new_rules.append(piece)
+                        continue
+                    new_rules.append(piece)
             isolates = rules.isolates and not through
             replaced[(id(pol), direction)] = Governed(tuple(new_rules), isolates)
     policies = []
@@ -367,7 +441,7 @@ def _allow_form(
     governing: list[Policy],
     direction: Direction,
     removable: set[int],
-    dead: dict[int, Selector],
+    gates: dict[int, list[Gate]],
     expressible: Callable[[PortMatch], bool],
 ) -> set[int]:
     """Denies better said by cutting the allows after them: those whose trimmed form the
@@ -378,7 +452,7 @@ def _allow_form(
     for pol in governing:
         rules = pol.direction(direction)
         assert isinstance(rules, Governed)
-        if not rules.isolates or id(pol) in dead or _passes_through(ps, governing, direction, pol):
+        if not rules.isolates or id(pol) in gates or _passes_through(ps, governing, direction, pol):
             continue
         for i, deny in enumerate(rules.rules):
             if deny.action is not Action.DENY or id(deny) in removable:
@@ -449,8 +523,11 @@ def _passes_through(
     return not any(q is not pol and q.tier == pol.tier and may_overlap(pol, q) for q in governing)
 
 
-def _bind(rule: Rule, cut: Selector) -> Rule:
+def _bind(rule: Rule, cut: Selector) -> Rule | None:
+    """``rule`` confined to the subject's endpoints where ``cut`` holds (None: to none)."""
     local = normalize(and_(_local(rule), cut))
+    if local == NOTHING:
+        return None
     return dataclasses.replace(rule, local=None if local == All() else Peer(pods=local))
 
 
@@ -464,18 +541,23 @@ def _earlier(
     allow_form: set[int],
 ) -> list[tuple[Policy, Rule]]:
     """What rule ``index`` of ``pol`` must leave to the rules before it: for a deny, allows
-    anywhere earlier and passes of its own tier; for an allow, the denies taken out of the
+    anywhere earlier (less what a Pass of their own tier hands on before them: that traffic
+    never meets them) and passes of its own tier; for an allow, the denies taken out of the
     deny-wins form before it, and passes of its own tier (which hand the traffic to later
     tiers) unless nothing later can govern it (then they allow)."""
     here = _key(ps, pol, index)
     deny = pol.direction(direction).rules[index].action is Action.DENY  # type: ignore[union-attr]
-    out = []
+    out: list[tuple[Policy, Rule]] = []
     for q in governing:
         if q is not pol and not may_overlap(pol, q):
             continue
         for j, rule in enumerate(q.direction(direction).rules):  # type: ignore[union-attr]
             if _key(ps, q, j) >= here:
                 break
+            if deny and rule.action is Action.ALLOW and q.tier != pol.tier:
+                passed = _passes_before(ps, governing, direction, q, j)
+                out.extend((q, piece) for piece in _trim(rule, q, passed))
+                continue
             if deny:
                 wanted = rule.action is Action.ALLOW or (
                     rule.action is Action.PASS and q.tier == pol.tier
@@ -487,6 +569,20 @@ def _earlier(
             if wanted:
                 out.append((q, rule))
     return out
+
+
+def _passes_before(
+    ps: PolicySet, governing: list[Policy], direction: Direction, pol: Policy, index: int
+) -> list[tuple[Policy, Rule]]:
+    """The Pass rules of ``pol``'s tier that see traffic before rule ``index`` of ``pol``."""
+    here = _key(ps, pol, index)
+    return [
+        (q, rule)
+        for q in governing
+        if q.tier == pol.tier and (q is pol or may_overlap(pol, q))
+        for j, rule in enumerate(q.direction(direction).rules)  # type: ignore[union-attr]
+        if rule.action is Action.PASS and _key(ps, q, j) < here
+    ]
 
 
 def _trim(rule: Rule, pol: Policy, earlier: list[tuple[Policy, Rule]]) -> list[Rule]:
@@ -501,39 +597,133 @@ def _trim(rule: Rule, pol: Policy, earlier: list[tuple[Policy, Rule]]) -> list[R
     return pieces
 
 
-def _dead_in_later_tiers(
+def _gates(
     ps: PolicySet, governing: list[Policy], direction: Direction, result: Flattened
-) -> dict[int, Selector]:
-    """For policies of later tiers: the part of their subject still reached (NOTHING: none).
+) -> dict[int, list[Gate]]:
+    """For policies of later tiers: the earlier tiers that decide their endpoints' traffic.
 
-    An earlier tier that governs an endpoint and never passes decides all its traffic there;
-    a later policy keeps only the endpoints no such tier governs. Pairs this cannot settle
-    are left to the writer as tier conflicts.
+    An earlier tier that governs an endpoint drops what it neither decides nor passes, so a
+    later policy's rules there only ever see what that tier passes. Pairs this cannot settle
+    (a subject given by namespace labels) are left to the writer as tier conflicts.
     """
-    out: dict[int, Selector] = {}
+    out: dict[int, list[Gate]] = {}
     if len({p.tier for p in governing}) < 2:
         return out
     for q in governing:
-        keep: Selector = All()
+        q_tier = ps.tier(q.tier)
+        by_tier: dict[str, Gate] = {}
         for p in governing:
             if p.tier == q.tier or not may_overlap(p, q):
                 continue
-            if ps.tier(p.tier).sort_key > ps.tier(q.tier).sort_key:
+            if ps.tier(p.tier).sort_key > q_tier.sort_key:
                 continue
             if _passes_through(ps, governing, direction, p):
                 continue  # everything p's tier leaves undecided reaches q's tier
-            tier = ps.tier(p.tier)
-            passes = tier.default_action is Action.PASS or any(
-                r.action is Action.PASS
-                for o in governing
-                if o.tier == p.tier and may_overlap(o, q)
-                for r in o.direction(direction).rules  # type: ignore[union-attr]
-            )
+            passes = [
+                (p, r)
+                for r in p.direction(direction).rules  # type: ignore[union-attr]
+                if r.action is Action.PASS
+            ]
             condition = subject_condition(p.subject, q.subject)
-            if passes or condition is None:
+            if condition is None:
                 result.tier_conflicts.append((p, q))
                 continue
-            keep = normalize(and_(keep, Not(condition)))
-        if keep != All():
-            out[id(q)] = keep
+            by_tier.setdefault(p.tier, []).append((condition, passes))
+        if by_tier:
+            out[id(q)] = [by_tier[t] for t in sorted(by_tier, key=lambda t: ps.tier(t).sort_key)]
     return out
+
+
+def _never_reached(gates: list[Gate]) -> bool:
+    """Whether some earlier tier governs all the policy's endpoints and passes nothing."""
+    return any(
+        all(not passes for _, passes in gate)
+        and normalize(and_(*(Not(c) for c, _ in gate))) == NOTHING
+        for gate in gates
+    )
+
+
+def _gate(rule: Rule, gates: list[Gate]) -> list[Rule]:
+    """``rule`` cut to the traffic the earlier tiers let through to it: unchanged where no
+    such tier governs, met with each Pass of a policy that governs there."""
+    pieces = [rule]
+    for gate in gates:
+        outside = normalize(and_(*(Not(c) for c, _ in gate)))
+        new: list[Rule] = []
+        for piece in pieces:
+            if outside != NOTHING:
+                bound = _bind(piece, outside)
+                if bound is not None:
+                    new.append(bound)
+            for condition, passes in gate:
+                for _, passed in passes:
+                    met = _rule_meet(piece, passed, condition)
+                    if met is not None:
+                        new.append(met)
+        pieces = new
+        if len(pieces) > MAX_PIECES:
+            raise _Inexact("too many pieces")
+    return pieces
+
+
+def _rule_meet(rule: Rule, other: Rule, condition: Selector) -> Rule | None:
+    """The part of ``rule`` that ``other`` also matches, on endpoints where ``condition``
+    holds (``rule``'s action and L7 match kept)."""
+    if other.l7 is not None:
+        raise _Inexact("L7 matches")
+    local = normalize(and_(_local(rule), condition, _local(other)))
+    if local == NOTHING:
+        return None
+    if isinstance(other.peers, AnyPeer):
+        peers: PeerMatch = rule.peers
+    elif isinstance(rule.peers, AnyPeer):
+        peers = other.peers
+    else:
+        met = _peer_meet(_atoms(rule.peers), _atoms(other.peers))
+        if not met:
+            return None
+        peers = _peer_match(met)
+    if isinstance(other.ports, AnyPorts):
+        ports: PortMatch = rule.ports
+    elif isinstance(rule.ports, AnyPorts):
+        ports = other.ports
+    else:
+        conns = _Ports.of(rule.ports).meet(_Ports.of(other.ports))
+        if not conns:
+            return None
+        ports = conns.match()
+    return dataclasses.replace(
+        rule, peers=peers, ports=ports, local=None if local == All() else Peer(pods=local)
+    )
+
+
+def _pass_form(
+    ps: PolicySet,
+    governing: list[Policy],
+    direction: Direction,
+    pol: Policy,
+    rule: Rule,
+    last_tier: bool,
+    through: bool,
+) -> Rule | None:
+    """What a rule becomes before trimming: a Pass allows where no later tier decides what it
+    hands on (the traffic reaches the profile) and is otherwise left out, since the later
+    tiers' rules are cut to what it passes; other rules are kept."""
+    if rule.action is not Action.PASS:
+        return rule
+    allow = dataclasses.replace(rule, action=Action.ALLOW)
+    if last_tier:
+        return allow
+    if through:
+        return None  # the later tiers decide it, as they decide all the tier leaves
+    covered: list[Selector] = []
+    for q in governing:
+        if ps.tier(q.tier).sort_key <= ps.tier(pol.tier).sort_key or not may_overlap(pol, q):
+            continue
+        if _passes_through(ps, governing, direction, q):
+            continue  # what q's tier leaves undecided moves on: not decided there
+        condition = subject_condition(q.subject, pol.subject)
+        if condition is None:
+            raise _Inexact("a later tier's subject is not a pod selector here")
+        covered.append(condition)
+    return _bind(allow, normalize(and_(*(Not(c) for c in covered))))

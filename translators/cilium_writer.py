@@ -374,8 +374,8 @@ class _Writer:
                 Effect.WIDENED,
                 Feature.ORDER,
                 rule.source,
-                "a Pass before this allow hands that traffic to later tiers, but Cilium has no "
-                "pass: the allow also applies to it",
+                "a Pass or an earlier tier decides part of this allow's traffic first, and that "
+                "part cannot be cut out exactly here: in Cilium the allow also applies to it",
             )
 
     def local_rule(self, pol: Policy, direction: Direction, rule: Rule, isolates: bool) -> None:

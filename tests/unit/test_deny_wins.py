@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from polyfence.fidelity import Effect
-from polyfence.inventory import Endpoint, Namespace, build_inventory
+from polyfence.inventory import Endpoint, NamedPort, Namespace, build_inventory
 from polyfence.io.files import parse_text
 from polyfence.model.document import Document
 from polyfence.model.policy import Layer, PolicySet
@@ -26,8 +26,19 @@ CALICO = CalicoTranslator()
 CILIUM = CiliumTranslator()
 PROFILES = (EvaluationProfile(ipblock_matches_pods=False), EvaluationProfile())
 
-WEB = Endpoint("Pod", "prod", "web", {"app": "web"}, "default", ("10.0.0.2",), (), "n1")
-DB = Endpoint("Pod", "prod", "db", {"app": "db"}, "default", ("10.0.0.4",), (), "n1")
+WEB = Endpoint(
+    "Pod",
+    "prod",
+    "web",
+    {"app": "web"},
+    "default",
+    ("10.0.0.2",),
+    (NamedPort("http", 6, 80),),
+    "n1",
+)
+DB = Endpoint(
+    "Pod", "prod", "db", {"app": "db"}, "default", ("10.0.0.4",), (NamedPort("http", 6, 81),), "n1"
+)
 FE = Endpoint("Pod", "prod", "fe", {"role": "fe"}, "default", ("10.0.0.3",), (), "n1")
 BAD = Endpoint("Pod", "prod", "bad", {"role": "bad"}, "default", ("10.0.0.5",), (), "n2")
 DEV = Endpoint("Pod", "dev", "fe", {"role": "fe"}, "default", ("10.0.1.3",), (), "n2")
@@ -140,6 +151,57 @@ SCENARIOS = {
         "protocol: TCP, destination: {ports: [443]}}, {action: Deny, source: {namespaceSelector: "
         "team == 'b'}}, {action: Allow}]",
     ),
+    # a Pass before an allow in an earlier tier: that allow never sees the passed traffic, so
+    # it must not spare it from a later tier's deny
+    "allow-after-pass-spares-later-deny": np(
+        "a",
+        10,
+        "all()",
+        "[{action: Pass, source: {selector: role == 'fe'}}, {action: Allow}]",
+        "platform",
+    )
+    + "---\n"
+    + np(
+        "b",
+        10,
+        "app == 'web'",
+        "[{action: Deny, source: {selector: role == 'fe'}}, {action: Allow}]",
+    ),
+    # a Pass out of a tier that drops the rest: later tiers see only what it passes, and
+    # where no later tier governs, passed traffic reaches the profile
+    "pass-out-of-a-dropping-tier": np(
+        "a",
+        10,
+        "all()",
+        "[{action: Deny, source: {selector: role == 'bad'}}, "
+        "{action: Pass, source: {selector: has(role)}}]",
+        "security",
+    )
+    + "---\n"
+    + np("b", 10, "app == 'web'", "[{action: Allow, source: {selector: role == 'fe'}}]")
+    + "---\n"
+    + np("c", 20, "has(app)", "[{action: Allow}]"),
+    # ... and through a tier that itself passes what it leaves
+    "pass-through-two-tiers": np(
+        "a",
+        10,
+        "has(app)",
+        "[{action: Pass, source: {selector: has(role)}}]",
+        "security",
+    )
+    + "---\n"
+    + np("b", 10, "all()", "[{action: Deny, source: {selector: role == 'bad'}}]", "platform")
+    + "---\n"
+    + np("c", 10, "app == 'db'", "[{action: Allow, source: {namespaceSelector: team == 'a'}}]"),
+    # named ports subtract symbolically: one name resolves the same way on both sides
+    "named-port-deny-after-allow": np(
+        "a",
+        10,
+        "has(app)",
+        "[{action: Allow, protocol: TCP, source: {selector: role == 'fe'}, "
+        "destination: {ports: [http]}}, {action: Deny, protocol: TCP, "
+        "destination: {ports: [http]}}, {action: Allow}]",
+    ),
     # an earlier tier that never passes leaves a later policy nothing on its endpoints
     "dead-later-tier": np(
         "a", 10, "app == 'web'", "[{action: Allow, source: {selector: role == 'fe'}}]", "security"
@@ -170,6 +232,18 @@ def test_scenarios_mean_what_they_say() -> None:
     assert not ok(ps, BAD, WEB) and ok(ps, FE, WEB) and not ok(ps, "8.8.8.8", WEB)
     ps = calico(SCENARIOS["deny-by-namespace-label-cuts-allows"])
     assert ok(ps, DEV, WEB, 443) and not ok(ps, DEV, WEB, 80) and ok(ps, FE, WEB, 80)
+    ps = calico(SCENARIOS["allow-after-pass-spares-later-deny"])
+    assert not ok(ps, FE, WEB) and ok(ps, BAD, WEB) and ok(ps, FE, DB)
+    ps = calico(SCENARIOS["pass-out-of-a-dropping-tier"])
+    assert ok(ps, FE, WEB) and ok(ps, DEV, WEB) and not ok(ps, BAD, WEB)
+    assert not ok(ps, NODE, DB) and not ok(ps, "8.8.8.8", DB) and ok(ps, FE, DB)
+    assert ok(ps, DEV, FE) and not ok(ps, DB, FE)  # FE: no later tier, passed = allowed
+    ps = calico(SCENARIOS["pass-through-two-tiers"])
+    assert ok(ps, FE, DB) and not ok(ps, DEV, DB) and not ok(ps, BAD, DB)
+    assert ok(ps, DEV, WEB) and not ok(ps, BAD, WEB) and not ok(ps, NODE, WEB)
+    ps = calico(SCENARIOS["named-port-deny-after-allow"])
+    assert ok(ps, FE, WEB, 80) and not ok(ps, BAD, WEB, 80) and ok(ps, BAD, WEB, 81)
+    assert ok(ps, FE, DB, 81) and not ok(ps, BAD, DB, 81) and ok(ps, BAD, DB, 80)
     ps = calico(SCENARIOS["dead-later-tier"])
     assert not ok(ps, BAD, WEB) and ok(ps, BAD, DB)
 
