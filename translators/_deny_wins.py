@@ -44,7 +44,7 @@ from polyfence.model.policy import (
     Rule,
 )
 from polyfence.model.ports import ANY_PORTS, AnyPorts, PortMatch, PortSpec
-from polyfence.model.selectors import NOTHING, All, In, Not, Selector, and_, normalize
+from polyfence.model.selectors import NOTHING, All, In, Not, Selector, and_, normalize, or_
 from polyfence.semantics.connset import FULL, ConnSet
 from polyfence.semantics.intervals import NO_PORTS, IntervalSet, IPSet
 from polyfence.translators._flatten import (
@@ -173,6 +173,8 @@ def _kind(peer: Peer) -> str:
     """'any', 'pod' or 'ip'; anything else has no exact algebra here."""
     if peer == Peer():
         return "any"
+    if peer.not_pods is not None and peer == Peer(not_pods=peer.not_pods):
+        return "not_pods"  # everyone but those pods (no network sets: those have labels too)
     if peer.entity or peer.fqdn or peer.security_group or peer.principal or peer.not_pods:
         raise _Inexact("peer kind")
     if peer.service_account is not None:
@@ -202,12 +204,27 @@ def _ip(ips: IPSet) -> Peer | None:
     return Peer(ip=IpMatch(ips.to_cidrs())) if ips else None
 
 
+def _every_pod(selector: Selector) -> Peer:
+    return Peer(pods=normalize(selector), namespace_selector=All())
+
+
+def _plain_pods(peer: Peer) -> Peer:
+    if peer.sets:
+        raise _Inexact("network sets against a pod complement")
+    return peer
+
+
 def _meet(a: Peer, b: Peer) -> Peer | None:
     ka, kb = _kind(a), _kind(b)
     if ka == "any":
         return b
     if kb == "any":
         return a
+    if ka == kb == "not_pods":
+        return Peer(not_pods=normalize(or_(a.not_pods, b.not_pods)))  # type: ignore[arg-type]
+    if {ka, kb} == {"not_pods", "pod"}:
+        pod, other = (a, b) if ka == "pod" else (b, a)
+        return pods_meet(_plain_pods(pod), _every_pod(Not(other.not_pods)))  # type: ignore[arg-type]
     if ka == kb == "pod":
         return _pod_and(a, b)
     if ka == kb == "ip":
@@ -219,6 +236,20 @@ def _minus(a: Peer, b: Peer) -> list[Peer]:
     ka, kb = _kind(a), _kind(b)
     if kb == "any":
         return []
+    if kb == "not_pods":
+        if ka in ("any", "not_pods"):
+            kept = b.not_pods if ka == "any" else and_(b.not_pods, Not(a.not_pods))  # type: ignore[arg-type]
+            pods = _every_pod(kept)  # type: ignore[arg-type]
+            return [] if pods.pods == NOTHING else [pods]
+        if ka == "pod":
+            met = pods_meet(_plain_pods(a), _every_pod(b.not_pods))  # type: ignore[arg-type]
+            return [met] if met is not None else []
+        raise _Inexact("pods against addresses depend on the evaluation profile")
+    if ka == "not_pods":
+        if kb == "pod":
+            excluded = or_(a.not_pods, _pod_selector(_plain_pods(b)))  # type: ignore[arg-type]
+            return [Peer(not_pods=normalize(excluded))]
+        raise _Inexact("pods against addresses depend on the evaluation profile")
     if ka == "any":
         if kb == "ip":
             raise _Inexact("everything but an address range depends on the profile")

@@ -202,6 +202,16 @@ SCENARIOS = {
         "destination: {ports: [http]}}, {action: Deny, protocol: TCP, "
         "destination: {ports: [http]}}, {action: Allow}]",
     ),
+    # a deny less two earlier allows: the complement of the first, less the second (in a
+    # tier that passes the rest, so the deny cannot be left to default deny)
+    "deny-all-but-two-allowed": np(
+        "a",
+        10,
+        "app == 'web'",
+        "[{action: Allow, source: {selector: role == 'fe'}}, {action: Allow, source: "
+        "{selector: role == 'bad', namespaceSelector: all()}}, {action: Deny}]",
+        "platform",
+    ),
     # an earlier tier that never passes leaves a later policy nothing on its endpoints
     "dead-later-tier": np(
         "a", 10, "app == 'web'", "[{action: Allow, source: {selector: role == 'fe'}}]", "security"
@@ -244,6 +254,9 @@ def test_scenarios_mean_what_they_say() -> None:
     ps = calico(SCENARIOS["named-port-deny-after-allow"])
     assert ok(ps, FE, WEB, 80) and not ok(ps, BAD, WEB, 80) and ok(ps, BAD, WEB, 81)
     assert ok(ps, FE, DB, 81) and not ok(ps, BAD, DB, 81) and ok(ps, BAD, DB, 80)
+    ps = calico(SCENARIOS["deny-all-but-two-allowed"])
+    assert ok(ps, FE, WEB) and ok(ps, BAD, WEB) and not ok(ps, DB, WEB)
+    assert not ok(ps, NODE, WEB) and ok(ps, DEV, WEB)  # a global rule: every namespace
     ps = calico(SCENARIOS["dead-later-tier"])
     assert not ok(ps, BAD, WEB) and ok(ps, BAD, DB)
 
