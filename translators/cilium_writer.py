@@ -43,7 +43,6 @@ from polyfence.translators._common import (
     safe_name,
 )
 from polyfence.translators._deny_wins import deny_wins
-from polyfence.translators.calico import rename_key
 from polyfence.translators.cilium import (
     API_VERSION,
     CLUSTER_LABEL,
@@ -102,7 +101,7 @@ class _Writer:
             labels = term.labels
             if term.service_account:
                 sa = and_(*term.service_account)
-                labels = and_(labels, rename_key(sa, SERVICE_ACCOUNT_KEY, SERVICE_ACCOUNT))
+                labels = and_(labels, sa)  # its key becomes Cilium's in _merge
             ns_parts = [x for x in (namespace, term.namespace) if x is not None]
             ns_sel = and_(*ns_parts) if ns_parts else None
             for pod in to_label_selectors(labels):

@@ -129,7 +129,8 @@ def cli() -> None:
     "to_format",
     metavar="FMT",
     required=True,
-    help="Target format: kubernetes (k8s), canonical.",
+    help="Target format: kubernetes (k8s), calico, cilium, istio, aws, canonical "
+    "(see `polyfence formats`).",
 )
 @click.option(
     "--inventory",

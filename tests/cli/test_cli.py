@@ -275,3 +275,13 @@ status: {podIP: 10.1.1.2}
     args = ["explain", str(src), "--src", "prod/fe", "--dst", "prod/web", "--port", "80"]
     assert "ALLOWED" in run(*args)[1]
     assert "DENIED" in run(*args, "--profile", "cilium")[1]
+
+
+def test_convert_help_names_every_target_format() -> None:
+    from polyfence import translators
+
+    code, out, _ = run("convert", "--help")
+    assert code == 0
+    flat = " ".join(out.split())
+    for name in translators.names():
+        assert name in flat, name

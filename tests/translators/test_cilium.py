@@ -832,3 +832,34 @@ def test_cidr_excepts_stay_with_their_own_cidr() -> None:
     back = CILIUM.to_canonical(docs_of(out.value)).value
     assert allowed(back, "10.1.2.7", WEB) and not allowed(back, "10.1.3.7", WEB)
     assert allowed(back, "10.9.0.1", WEB)
+
+
+def test_calico_service_account_names_become_the_cilium_identity_label() -> None:
+    """Calico `serviceAccounts.names` is Cilium's io.cilium.k8s.policy.serviceaccount label:
+    exact, not a colliding pod label (the peer used to be dropped as one)."""
+    from polyfence.translators.calico import CalicoTranslator
+
+    api = dataclasses.replace(FE, name="api", service_account="api-service")
+    inv = build_inventory([Namespace("prod", {"team": "a"})], [WEB, FE, api])
+    source = (
+        CalicoTranslator()
+        .to_canonical(
+            parse_text(
+                "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+                "metadata: {name: p, namespace: prod}\nspec:\n  selector: app == 'web'\n"
+                "  ingress: [{action: Allow, source: {serviceAccounts: {names: [api-service]}}}]\n",
+                "c.yaml",
+            )
+        )
+        .value
+    )
+    out = CILIUM.from_canonical(source)
+    assert not [loss for loss in out.report.losses if loss.effect is not Effect.NONE]
+    (doc,) = out.value
+    (peer,) = doc["spec"]["ingress"][0]["fromEndpoints"]
+    keys = {*peer.get("matchLabels", {}), *(e["key"] for e in peer.get("matchExpressions", []))}
+    assert keys == {"io.cilium.k8s.policy.serviceaccount"}
+    back = CILIUM.to_canonical(docs_of(out.value)).value
+    assert verdict(back, Connection(api, WEB, 6, 80), inv, PROFILE).allowed
+    assert not verdict(back, Connection(FE, WEB, 6, 80), inv, PROFILE).allowed
+    assert compare(source, back, inv, PROFILE).relation is Relation.EQUIVALENT
