@@ -72,6 +72,10 @@ Gate = list[tuple[Selector, list[tuple[Policy, Rule]]]]
 them (a selector on those endpoints) and the Pass rules by which that policy lets traffic on."""
 
 
+TierKey = tuple[float, str]
+_EARLIEST: TierKey = (float("-inf"), "")
+
+
 class _Inexact(Exception):
     """The subtraction has no exact form in the IR algebra used here."""
 
@@ -229,6 +233,11 @@ def _meet(a: Peer, b: Peer) -> Peer | None:
         return _pod_and(a, b)
     if ka == kb == "ip":
         return _ip(a.ipset() & b.ipset())  # type: ignore[operator]
+    if {ka, kb} == {"pod", "ip"}:
+        # The IR's own conjunction: those pods, at those addresses, whatever the profile
+        # says about addresses matching pods.
+        pod, ip = (a, b) if ka == "pod" else (b, a)
+        return dataclasses.replace(pod, ip=ip.ip)
     raise _Inexact("pods against addresses depend on the evaluation profile")
 
 
@@ -390,6 +399,14 @@ def deny_wins(
             for p in governing
             for r in p.direction(direction).rules  # type: ignore[union-attr]
         )
+        latest = _latest_tiers(ps, governing)
+        # Only these can decide before a rule (the scans below are per rule: keep them short).
+        deny_deciders = _with_rules(governing, direction, lambda r: r.action is not Action.DENY)
+        allow_deciders = _with_rules(
+            governing,
+            direction,
+            lambda r, form=allow_form: r.action is Action.PASS or id(r) in form,  # type: ignore[misc]
+        )
         for pol in governing:
             rules = pol.direction(direction)
             assert isinstance(rules, Governed)
@@ -407,10 +424,7 @@ def deny_wins(
                     )
                 )
                 continue
-            last_tier = single_tier or not any(
-                ps.tier(q.tier).sort_key > ps.tier(pol.tier).sort_key and may_overlap(pol, q)
-                for q in governing
-            )
+            last_tier = single_tier or latest(pol) <= ps.tier(pol.tier).sort_key
             through = _passes_through(ps, governing, direction, pol)
             new_rules: list[Rule] = []
             for i, original in enumerate(rules.rules):
@@ -443,8 +457,11 @@ def deny_wins(
                         continue
                     if piece.action in (Action.ALLOW, Action.DENY):
                         try:
+                            deciders = (
+                                deny_deciders if piece.action is Action.DENY else allow_deciders
+                            )
                             earlier = _earlier(
-                                ps, governing, direction, pol, i, last_tier, allow_form
+                                ps, deciders, direction, pol, i, last_tier, allow_form
                             )
                             new_rules.extend(_trim(piece, pol, earlier))
                         except _Inexact:
@@ -465,6 +482,33 @@ def deny_wins(
         policies.append(new)
     result.policies = ps.with_policies(policies)
     return result
+
+
+def _with_rules(
+    governing: list[Policy], direction: Direction, wanted: Callable[[Rule], bool]
+) -> list[Policy]:
+    return [
+        p
+        for p in governing
+        if any(wanted(r) for r in p.direction(direction).rules)  # type: ignore[union-attr]
+    ]
+
+
+def _latest_tiers(ps: PolicySet, governing: list[Policy]) -> Callable[[Policy], TierKey]:
+    """The latest tier (sort key) of any policy that may share an endpoint with a policy."""
+    by_namespace: dict[str | None, TierKey] = {}
+    for p in governing:
+        key = ps.tier(p.tier).sort_key
+        ns = p.subject.namespace
+        by_namespace[ns] = max(by_namespace.get(ns, key), key)
+    overall = max(by_namespace.values(), default=_EARLIEST)
+    cluster_wide = by_namespace.get(None, _EARLIEST)
+
+    def latest(pol: Policy) -> TierKey:
+        ns = pol.subject.namespace
+        return overall if ns is None else max(cluster_wide, by_namespace.get(ns, cluster_wide))
+
+    return latest
 
 
 def _allow_form(
@@ -640,10 +684,12 @@ def _gates(
     out: dict[int, list[Gate]] = {}
     if len({p.tier for p in governing}) < 2:
         return out
+    last = max(ps.tier(p.tier).sort_key for p in governing)
+    not_last = [p for p in governing if ps.tier(p.tier).sort_key < last]
     for q in governing:
         q_tier = ps.tier(q.tier)
         by_tier: dict[str, Gate] = {}
-        for p in governing:
+        for p in not_last:
             if p.tier == q.tier or not may_overlap(p, q):
                 continue
             if ps.tier(p.tier).sort_key > q_tier.sort_key:
@@ -691,10 +737,41 @@ def _gate(rule: Rule, gates: list[Gate]) -> list[Rule]:
                     met = _rule_meet(piece, passed, condition)
                     if met is not None:
                         new.append(met)
-        pieces = new
+        pieces = _absorbed(new)
         if len(pieces) > MAX_PIECES:
             raise _Inexact("too many pieces")
     return pieces
+
+
+def _absorbed(rules: list[Rule]) -> list[Rule]:
+    """Drop peers "these pods at these addresses" that an address-only peer of a rule with
+    the same action, local side, ports and L7 match already covers: under every profile a
+    pod matches the address range exactly when it matches the conjunction's."""
+    covered: dict[tuple[object, ...], IPSet] = {}
+    for rule in rules:
+        if isinstance(rule.peers, AnyPeer):
+            continue
+        key = (rule.action, rule.local, rule.ports, rule.l7)
+        for peer in rule.peers:
+            if peer.ip is not None and not peer.wants_pod and peer == Peer(ip=peer.ip):
+                covered[key] = covered.get(key, IPSet()) | peer.ipset()  # type: ignore[operator]
+    if not covered:
+        return rules
+    out = []
+    for rule in rules:
+        key = (rule.action, rule.local, rule.ports, rule.l7)
+        room = covered.get(key)
+        if room is None or isinstance(rule.peers, AnyPeer):
+            out.append(rule)
+            continue
+        kept = tuple(
+            p
+            for p in rule.peers
+            if not (p.wants_pod and p.ip is not None and p.ipset() <= room)  # type: ignore[operator]
+        )
+        if kept:
+            out.append(rule if kept == rule.peers else dataclasses.replace(rule, peers=kept))
+    return out
 
 
 def _rule_meet(rule: Rule, other: Rule, condition: Selector) -> Rule | None:
