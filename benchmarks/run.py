@@ -152,6 +152,56 @@ def case_convert(data: Path, rec: _Recorder) -> None:
     _rate(rec, "convert k8s->cilium verify=True", n, "policies/s")
     ver = res.report.verification
     rec.add("cilium verify relation", getattr(ver, "relation", str(ver)), "")
+    # The same set as Calico under a security tier that denies, passes and drops the rest:
+    # Cilium has no order or tiers, so every later rule is cut to what that tier passes.
+    from polyfence.model.document import Document
+    from polyfence.model.provenance import SourceRef
+
+    written = api.convert(bundle, "calico", verify=False).documents
+    calico = [Document(d, SourceRef("calico.yaml", i)) for i, d in enumerate(written)]
+    tiered = rec.phase(
+        "api.load Calico tiered",
+        lambda: api.load([*_tiered_docs(), *calico, *cdocs]),
+    )
+    res = rec.phase(
+        "convert calico-tiered->cilium verify=True",
+        lambda: api.convert(tiered, "cilium", verify=True, allow_widening=True),
+    )
+    _rate(rec, "convert calico-tiered->cilium verify=True", n, "policies/s")
+    ver = res.report.verification
+    rec.add("calico-tiered verify relation", getattr(ver, "relation", str(ver)), "")
+    lossy = [loss for loss in res.report.losses if loss.effect.value != "none"]
+    rec.add("calico-tiered rules reported (not exact)", len(lossy), "losses")
+
+
+SECURITY_TIER = """
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: security}
+spec: {order: 100}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: security.quarantine}
+spec:
+  tier: security
+  order: 10
+  selector: all()
+  types: [Ingress, Egress]
+  ingress:
+  - {action: Deny, source: {namespaceSelector: quarantine == 'true'}}
+  - {action: Pass, source: {selector: has(app)}}
+  - {action: Pass, source: {nets: [10.0.0.0/8]}}
+  egress:
+  - {action: Deny, protocol: TCP, destination: {ports: [25]}}
+  - {action: Pass}
+"""
+
+
+def _tiered_docs() -> list[Any]:
+    from polyfence.io.files import parse_text
+
+    return parse_text(SECURITY_TIER, "security-tier.yaml")
 
 
 def _conn_inputs(data: Path, rec: _Recorder) -> tuple[Any, Any]:
