@@ -503,7 +503,9 @@ class _Writer:
             for kind, items in local_rules.items():
                 for j, (rule, converted) in enumerate(items):
                     local = local_pods(rule.local, ns)  # type: ignore[arg-type]
-                    narrowed = self.label_selectors(pol, and_(subject, local or All()))
+                    narrowed = self.label_selectors(
+                        pol, and_(subject, local or All()), Effect.NARROWED
+                    )
                     for k, podsel in enumerate(narrowed or ()):
                         spec = {
                             "podSelector": podsel,
@@ -565,15 +567,18 @@ class _Writer:
                 )
         return [{"ports": [{"protocol": "UDP"}, {"protocol": "SCTP"}]}]
 
-    def label_selectors(self, pol: Policy, selector: Selector) -> tuple[dict[str, Any], ...] | None:
-        """A subject selector as k8s podSelectors (several when it has an ``||``)."""
+    def label_selectors(
+        self, pol: Policy, selector: Selector, effect: Effect = Effect.WIDENED
+    ) -> tuple[dict[str, Any], ...] | None:
+        """A subject selector as k8s podSelectors (several when it has an ``||``); dropping
+        a subject widens (its pods are no longer isolated), dropping an allow's part narrows."""
         try:
             if selector.keys() & PSEUDO_KEYS:
                 raise SelectorNotExpressible("a selector on the service-account name")
             return to_label_selectors(selector)
         except (SelectorNotExpressible, ValueError) as exc:
             self.loss(
-                Effect.WIDENED,
+                effect,
                 Treatment.DROPPED,
                 Feature.SELECTOR_EXPRESSION,
                 pol.source,

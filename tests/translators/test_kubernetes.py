@@ -430,3 +430,29 @@ def test_dropped_denies_reported_as_harmless_are_harmless(
     relation = compare(ps, back, inv).relation
     if Effect.WIDENED not in {loss.effect for loss in out.report.losses}:
         assert relation is Relation.EQUIVALENT, out.report.losses
+
+
+def test_an_allow_for_part_of_the_subject_by_service_account_is_reported_as_narrowing() -> None:
+    """Found by Hypothesis: a rule bound to the pods of one service account has no
+    NetworkPolicy form; dropping that allow narrows (the subject is still isolated), and the
+    report used to say widened."""
+    from polyfence.inventory import Endpoint, Namespace, build_inventory
+    from polyfence.model.labels import SERVICE_ACCOUNT_KEY
+    from polyfence.model.policy import Policy, PolicyId, Rule, Subject
+
+    pol = Policy(
+        PolicyId("kubernetes", "ns-a", "pol-0"),
+        Subject("ns-a"),
+        egress=Governed(
+            (Rule(Action.ALLOW, local=Peer(pods=Eq(SERVICE_ACCOUNT_KEY, "default"))),), True
+        ),
+    )
+    inv = build_inventory(
+        [Namespace("ns-a", {})],
+        [Endpoint("Pod", "ns-a", "p0", {}, "default", ("10.1.2.3",), (), "node-1")],
+    )
+    ir = PolicySet((pol,))
+    out = K8S.from_canonical(ir, RenderOptions(inventory=inv))
+    back = K8S.to_canonical(docs_of(out.value)).value
+    assert compare(ir, back, inv).relation is Relation.NARROWER
+    assert {loss.effect for loss in out.report.losses} == {Effect.NARROWED}
