@@ -333,8 +333,8 @@ def _peer_match(atoms: list[Peer]) -> PeerMatch:
 def _local(rule: Rule) -> Selector:
     if rule.local is None:
         return All()
-    if rule.local != Peer(pods=rule.local.pods):
-        raise _Inexact("a local side constrained by more than pod labels")
+    if dataclasses.replace(rule.local, sets=False) != Peer(pods=rule.local.pods):
+        raise _Inexact("a local side constrained by more than pod labels")  # sets: moot, a pod
     return rule.local.pods or All()
 
 

@@ -52,10 +52,12 @@ from polyfence.model.ports import ANY_PORTS, PortSpec, Protocol, icmp_range
 from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import (
     All,
+    In,
     LabelSelectorError,
     Selector,
     and_,
     from_label_selector,
+    normalize,
 )
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet, IPSet
 from polyfence.translation import RenderOptions, Translation
@@ -427,8 +429,16 @@ class _Reader:
             return []
         pods, namespace, _ = parsed
         # A CNP's subject is always its own namespace; a CCNP's may be narrowed by namespace.
+        # Namespace terms in a CNP's selector still count (Cilium only adds its namespace
+        # to them): they make the subject that namespace if it has those labels.
         ns_sel = None if namespace == All() else namespace
-        subject = Subject(ns, pods) if ns is not None else Subject(None, pods, ns_sel)
+        if ns is None:
+            subject = Subject(None, pods, ns_sel)
+        elif ns_sel is None:
+            subject = Subject(ns, pods)
+        else:
+            own = In(NAMESPACE_NAME_LABEL, frozenset({ns}))
+            subject = Subject(None, pods, normalize(and_(own, ns_sel)))
         default_deny = spec.get("enableDefaultDeny") or {}
         out: list[Policy] = []
         for part, action, order in (

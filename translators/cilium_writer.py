@@ -381,10 +381,24 @@ class _Writer:
         """A rule for part of the subject becomes a rule of its own on that part: exact, since
         Cilium unions allows and denies and the part is isolated exactly like the whole."""
         namespace = pol.subject.namespace
-        if namespace is not None:
-            local = local_pods(rule.local, namespace)  # type: ignore[arg-type]
-        elif rule.local is not None and rule.local == Peer(pods=rule.local.pods):
-            local = rule.local.pods  # a CCNP subject: pod labels (and namespace names) only
+        local_ns: Selector | None = None
+        if namespace is not None and rule.local is not None:
+            # Namespace labels on the local side test the policy's own namespace: Cilium
+            # matches them on the endpoint (io.cilium.k8s.namespace.labels.*) in a CNP too.
+            local_ns = rule.local.namespace_selector
+            if local_ns == All():
+                local_ns = None
+            plain = dataclasses.replace(
+                rule.local, pods=rule.local.pods or All(), namespace_selector=None
+            )
+            local = local_pods(plain, namespace)
+        elif rule.local is not None and dataclasses.replace(rule.local, sets=False) == Peer(
+            pods=rule.local.pods, namespace_selector=rule.local.namespace_selector
+        ):  # the local side is a pod: whether the selector also matches network sets is moot
+            # A CCNP subject: pod labels and namespace names, and namespace labels, which
+            # Cilium carries on every endpoint as io.cilium.k8s.namespace.labels.*.
+            local = rule.local.pods or All()
+            local_ns = rule.local.namespace_selector
         else:
             local = None
         if local is None:
@@ -413,7 +427,9 @@ class _Writer:
             if namespace is not None
             else pol.subject.selector
         )
-        self._extra.append((and_(subject, local), pol.subject.namespace_selector, extra))
+        ns_parts = [s for s in (pol.subject.namespace_selector, local_ns) if s is not None]
+        ns_selector = and_(*ns_parts) if ns_parts else None
+        self._extra.append((and_(subject, local), ns_selector, extra))
 
     def spec(self, pol: Policy) -> dict[str, Any] | None:
         spec: dict[str, Any] = {}

@@ -640,6 +640,7 @@ def ordered_sets(draw: Any) -> PolicySet:
 
     tiers = (
         Tier("security", 10.0, Action.DENY),
+        Tier("apps", 15.0, Action.DENY),
         Tier("platform", 20.0, Action.PASS),
         Tier("default"),
     )
@@ -651,7 +652,15 @@ def ordered_sets(draw: Any) -> PolicySet:
             rules = getattr(pol, direction)
             if isinstance(rules, Governed):
                 actions = st.sampled_from((Action.ALLOW, Action.ALLOW, Action.DENY, Action.PASS))
-                locals_ = st.sampled_from((None, None, None, Peer(pods=Eq("app", "x"))))
+                locals_ = st.sampled_from(
+                    (
+                        None,
+                        None,
+                        None,
+                        Peer(pods=Eq("app", "x")),
+                        Peer(pods=Eq("app", "y"), namespace_selector=Eq("team", "x")),
+                    )
+                )
                 new = [
                     dataclasses.replace(r, action=draw(actions), local=draw(locals_))
                     for r in rules.rules
@@ -661,7 +670,11 @@ def ordered_sets(draw: Any) -> PolicySet:
                 changes[direction] = Governed(tuple(new), True)
         subject = pol.subject
         if draw(st.integers(0, 3)) == 0:
-            ns_sel = draw(st.sampled_from((None, Eq("kubernetes.io/metadata.name", "ns-b"))))
+            ns_sel = draw(
+                st.sampled_from(
+                    (None, Eq("kubernetes.io/metadata.name", "ns-b"), None, Eq("team", "x"))
+                )
+            )
             subject = Subject(None, pol.subject.selector, ns_sel)
         out.append(
             dataclasses.replace(
@@ -863,3 +876,51 @@ def test_calico_service_account_names_become_the_cilium_identity_label() -> None
     assert verdict(back, Connection(api, WEB, 6, 80), inv, PROFILE).allowed
     assert not verdict(back, Connection(FE, WEB, 6, 80), inv, PROFILE).allowed
     assert compare(source, back, inv, PROFILE).relation is Relation.EQUIVALENT
+
+
+def test_namespace_labels_in_a_cnp_subject_test_its_own_namespace() -> None:
+    """A CNP's endpointSelector may name namespace labels: Cilium adds only its namespace,
+    so the policy selects its pods only while that namespace carries those labels."""
+    for team, governs in (("a", True), ("b", False)):
+        ps = read(
+            CNP.replace(
+                "{matchLabels: {app: web}}",
+                f"{{matchLabels: {{app: web, io.cilium.k8s.namespace.labels.team: {team}}}}}",
+            )
+            + "  ingress: [{}]\n"
+        )
+        assert allowed(ps, FE, WEB) is not governs, team  # isolated only where it governs
+
+
+@pytest.mark.parametrize("team", ["a", "b"])
+def test_calico_local_side_by_namespace_labels_is_written_exactly(team: str) -> None:
+    """A Calico rule whose destination (the local side of an ingress rule) names namespace
+    labels applies only in namespaces with them: a CNP/CCNP rule of its own whose
+    endpointSelector carries io.cilium.k8s.namespace.labels.*."""
+    from polyfence.translators.calico import CalicoTranslator
+
+    rule = (
+        "[{action: Allow, source: {selector: role == 'fe'}, destination: {namespaceSelector: "
+        f"team == '{team}'}}}}]"
+    )
+    for kind, meta in (
+        ("NetworkPolicy", "{name: p, namespace: prod}"),
+        ("GlobalNetworkPolicy", "{name: p}"),
+    ):
+        source = (
+            CalicoTranslator()
+            .to_canonical(
+                parse_text(
+                    f"apiVersion: projectcalico.org/v3\nkind: {kind}\nmetadata: {meta}\nspec:\n"
+                    f"  selector: app == 'web'\n  ingress: {rule}\n",
+                    "c.yaml",
+                )
+            )
+            .value
+        )
+        out = CILIUM.from_canonical(source)
+        assert not [loss for loss in out.report.losses if loss.effect is not Effect.NONE], kind
+        back = CILIUM.to_canonical(docs_of(out.value)).value
+        assert allowed(back, FE, WEB) is (team == "a"), kind
+        for profile in (PROFILE, EvaluationProfile()):
+            assert compare(source, back, INV, profile).relation is Relation.EQUIVALENT, kind
