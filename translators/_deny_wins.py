@@ -17,8 +17,9 @@ set as deny-wins is exact once
   isolating and cuts nothing;
 * an allow loses what an earlier Pass of its own tier hands on.
 
-Rules are subtracted in the IR's own terms (selectors, address sets, connection sets, named
-ports as symbols resolved on one destination), so the result means the same under every
+Rules are subtracted in the IR's own terms (selectors, with namespace labels read as labels
+of the endpoint itself, as Cilium does; address sets; connection sets; named ports as symbols
+resolved on one destination), so the result means the same under every
 evaluation profile; a pair this algebra cannot subtract exactly (L7 matches, a named port
 against numbers, pods against addresses) leaves the rule unresolved, for the writer to report.
 """
@@ -42,9 +43,21 @@ from polyfence.model.policy import (
     Policy,
     PolicySet,
     Rule,
+    Subject,
 )
 from polyfence.model.ports import ANY_PORTS, AnyPorts, PortMatch, PortSpec
-from polyfence.model.selectors import NOTHING, All, In, Not, Selector, and_, normalize, or_
+from polyfence.model.selectors import (
+    NOTHING,
+    All,
+    In,
+    Not,
+    Selector,
+    SelectorNotExpressible,
+    and_,
+    normalize,
+    or_,
+    to_dnf,
+)
 from polyfence.semantics.connset import FULL, ConnSet
 from polyfence.semantics.intervals import NO_PORTS, IntervalSet, IPSet
 from polyfence.translators._flatten import (
@@ -53,6 +66,7 @@ from polyfence.translators._flatten import (
     removable_denies,
     subject_condition,
 )
+from polyfence.translators.calico import map_atoms
 
 MAX_PIECES = 64  # rules one deny may split into before we give up and report instead
 
@@ -330,12 +344,80 @@ def _peer_match(atoms: list[Peer]) -> PeerMatch:
 
 
 # -- rules -------------------------------------------------------------------------------------
+NS_LABEL = "namespace-label:"
+"""Namespace labels as labels of the endpoint itself, inside this module only (no label key
+holds a colon): a rule's local side and a policy's reach are then one selector."""
+
+
+def _atom_key(atom: Selector) -> str | None:
+    key = getattr(atom, "key", None)
+    return key if key is not None else getattr(getattr(atom, "expr", None), "key", None)
+
+
+def _rekeyed(sel: Selector, fn: Callable[[str], str]) -> Selector:
+    def atom(a: Selector) -> Selector:
+        key = getattr(a, "key", None)
+        return a if key is None else dataclasses.replace(a, key=fn(key))  # type: ignore[type-var,call-arg]
+
+    return map_atoms(sel, atom)
+
+
+def _namespace_labels(sel: Selector) -> Selector:
+    return _rekeyed(sel, lambda key: NS_LABEL + key)
+
+
 def _local(rule: Rule) -> Selector:
+    """The rule's local side as one selector over its own endpoint."""
     if rule.local is None:
         return All()
-    if dataclasses.replace(rule.local, sets=False) != Peer(pods=rule.local.pods):
-        raise _Inexact("a local side constrained by more than pod labels")  # sets: moot, a pod
-    return rule.local.pods or All()
+    local = dataclasses.replace(rule.local, sets=False)  # the local side is a pod: sets moot
+    plain = Peer(
+        pods=local.pods,
+        namespace_selector=local.namespace_selector,
+        namespace_names=local.namespace_names,
+    )
+    if local != plain:
+        raise _Inexact("a local side constrained by more than pod and namespace labels")
+    parts: list[Selector] = [local.pods or All()]
+    if local.namespace_names is not None:
+        parts.append(In(NAMESPACE_KEY, local.namespace_names))
+    if local.namespace_selector is not None:
+        parts.append(_namespace_labels(local.namespace_selector))
+    return normalize(and_(*parts))
+
+
+def _localized(rule: Rule, local: Selector) -> list[Rule]:
+    """``rule`` on the endpoints ``local`` selects: one rule per conjunction when namespace
+    labels are involved (a local side is pod labels AND namespace labels)."""
+    local = normalize(local)
+    if local == NOTHING:
+        return []
+    if local == All():
+        return [dataclasses.replace(rule, local=None)]
+    keys = local.keys()
+    if not any(k.startswith(NS_LABEL) for k in keys):
+        return [dataclasses.replace(rule, local=Peer(pods=local))]
+    try:
+        terms = to_dnf(local, limit=MAX_PIECES)
+    except SelectorNotExpressible as exc:
+        raise _Inexact("too many pieces") from exc
+    out = []
+    for term in terms:
+        pods = [a for a in term if not (_atom_key(a) or "").startswith(NS_LABEL)]
+        labels = [a for a in term if (_atom_key(a) or "").startswith(NS_LABEL)]
+        namespace = _rekeyed(and_(*labels), lambda key: key.removeprefix(NS_LABEL))
+        side = Peer(pods=and_(*pods) if pods else None, namespace_selector=namespace)
+        out.append(dataclasses.replace(rule, local=side))
+    return out
+
+
+def _condition(outer: Subject, inner: Subject) -> Selector:
+    """Where ``outer`` selects, as a selector on ``inner``'s endpoints, namespace labels
+    included."""
+    condition = subject_condition(outer, inner)
+    if condition is not None:
+        return condition
+    return and_(outer.selector, _namespace_labels(outer.namespace_selector))  # type: ignore[arg-type]
 
 
 def _rule_minus(d: Rule, a: Rule, condition: Selector) -> list[Rule]:
@@ -356,14 +438,8 @@ def _rule_minus(d: Rule, a: Rule, condition: Selector) -> list[Rule]:
     for local, peers, conns in pieces:
         if local == NOTHING or not peers or not conns:
             continue
-        out.append(
-            dataclasses.replace(
-                d,
-                peers=_peer_match(peers),
-                ports=conns.match(),
-                local=None if local == All() else Peer(pods=local),
-            )
-        )
+        piece = dataclasses.replace(d, peers=_peer_match(peers), ports=conns.match())
+        out.extend(_localized(piece, local))
     return out
 
 
@@ -443,8 +519,8 @@ def deny_wins(
                 if id(original) in allow_form:
                     continue  # left to default deny; the allows after it are cut instead
                 try:
-                    rule = _pass_form(ps, governing, direction, pol, original, last_tier, through)
-                    pieces = _gate(rule, pol_gates) if rule is not None else []
+                    forms = _pass_form(ps, governing, direction, pol, original, last_tier, through)
+                    pieces = [g for form in forms for g in _gate(form, pol_gates)]
                 except _Inexact:
                     if original.action is not Action.DENY:
                         result.unresolved.add(id(original))
@@ -552,12 +628,10 @@ def _later_allows_cut(
     for q in governing:
         if q is not pol and not may_overlap(pol, q):
             continue
-        condition = subject_condition(pol.subject, q.subject)
+        condition = _condition(pol.subject, q.subject)
         for j, rule in enumerate(q.direction(direction).rules):  # type: ignore[union-attr]
             if _key(ps, q, j) <= here or rule.action not in (Action.ALLOW, Action.PASS):
                 continue
-            if condition is None:
-                return False
             try:
                 _rule_minus(rule, deny, condition)
             except _Inexact:
@@ -598,12 +672,9 @@ def _passes_through(
     return not any(q is not pol and q.tier == pol.tier and may_overlap(pol, q) for q in governing)
 
 
-def _bind(rule: Rule, cut: Selector) -> Rule | None:
-    """``rule`` confined to the subject's endpoints where ``cut`` holds (None: to none)."""
-    local = normalize(and_(_local(rule), cut))
-    if local == NOTHING:
-        return None
-    return dataclasses.replace(rule, local=None if local == All() else Peer(pods=local))
+def _bind(rule: Rule, cut: Selector) -> list[Rule]:
+    """``rule`` confined to the subject's endpoints where ``cut`` holds."""
+    return _localized(rule, and_(_local(rule), cut))
 
 
 def _earlier(
@@ -663,9 +734,7 @@ def _passes_before(
 def _trim(rule: Rule, pol: Policy, earlier: list[tuple[Policy, Rule]]) -> list[Rule]:
     pieces = [rule]
     for q, allow in earlier:
-        condition = subject_condition(q.subject, pol.subject)
-        if condition is None:
-            raise _Inexact("the earlier policy's subject is not a pod selector here")
+        condition = _condition(q.subject, pol.subject)
         pieces = [rest for piece in pieces for rest in _rule_minus(piece, allow, condition)]
         if len(pieces) > MAX_PIECES:
             raise _Inexact("too many pieces")
@@ -701,10 +770,7 @@ def _gates(
                 for r in p.direction(direction).rules  # type: ignore[union-attr]
                 if r.action is Action.PASS
             ]
-            condition = subject_condition(p.subject, q.subject)
-            if condition is None:
-                result.tier_conflicts.append((p, q))
-                continue
+            condition = _condition(p.subject, q.subject)
             by_tier.setdefault(p.tier, []).append((condition, passes))
         if by_tier:
             out[id(q)] = [by_tier[t] for t in sorted(by_tier, key=lambda t: ps.tier(t).sort_key)]
@@ -729,14 +795,10 @@ def _gate(rule: Rule, gates: list[Gate]) -> list[Rule]:
         new: list[Rule] = []
         for piece in pieces:
             if outside != NOTHING:
-                bound = _bind(piece, outside)
-                if bound is not None:
-                    new.append(bound)
+                new.extend(_bind(piece, outside))
             for condition, passes in gate:
                 for _, passed in passes:
-                    met = _rule_meet(piece, passed, condition)
-                    if met is not None:
-                        new.append(met)
+                    new.extend(_rule_meet(piece, passed, condition))
         pieces = _absorbed(new)
         if len(pieces) > MAX_PIECES:
             raise _Inexact("too many pieces")
@@ -774,14 +836,14 @@ def _absorbed(rules: list[Rule]) -> list[Rule]:
     return out
 
 
-def _rule_meet(rule: Rule, other: Rule, condition: Selector) -> Rule | None:
+def _rule_meet(rule: Rule, other: Rule, condition: Selector) -> list[Rule]:
     """The part of ``rule`` that ``other`` also matches, on endpoints where ``condition``
     holds (``rule``'s action and L7 match kept)."""
     if other.l7 is not None:
         raise _Inexact("L7 matches")
     local = normalize(and_(_local(rule), condition, _local(other)))
     if local == NOTHING:
-        return None
+        return []
     if isinstance(other.peers, AnyPeer):
         peers: PeerMatch = rule.peers
     elif isinstance(rule.peers, AnyPeer):
@@ -789,7 +851,7 @@ def _rule_meet(rule: Rule, other: Rule, condition: Selector) -> Rule | None:
     else:
         met = _peer_meet(_atoms(rule.peers), _atoms(other.peers))
         if not met:
-            return None
+            return []
         peers = _peer_match(met)
     if isinstance(other.ports, AnyPorts):
         ports: PortMatch = rule.ports
@@ -798,11 +860,9 @@ def _rule_meet(rule: Rule, other: Rule, condition: Selector) -> Rule | None:
     else:
         conns = _Ports.of(rule.ports).meet(_Ports.of(other.ports))
         if not conns:
-            return None
+            return []
         ports = conns.match()
-    return dataclasses.replace(
-        rule, peers=peers, ports=ports, local=None if local == All() else Peer(pods=local)
-    )
+    return _localized(dataclasses.replace(rule, peers=peers, ports=ports), local)
 
 
 def _pass_form(
@@ -813,25 +873,22 @@ def _pass_form(
     rule: Rule,
     last_tier: bool,
     through: bool,
-) -> Rule | None:
+) -> list[Rule]:
     """What a rule becomes before trimming: a Pass allows where no later tier decides what it
     hands on (the traffic reaches the profile) and is otherwise left out, since the later
     tiers' rules are cut to what it passes; other rules are kept."""
     if rule.action is not Action.PASS:
-        return rule
+        return [rule]
     allow = dataclasses.replace(rule, action=Action.ALLOW)
     if last_tier:
-        return allow
+        return [allow]
     if through:
-        return None  # the later tiers decide it, as they decide all the tier leaves
+        return []  # the later tiers decide it, as they decide all the tier leaves
     covered: list[Selector] = []
     for q in governing:
         if ps.tier(q.tier).sort_key <= ps.tier(pol.tier).sort_key or not may_overlap(pol, q):
             continue
         if _passes_through(ps, governing, direction, q):
             continue  # what q's tier leaves undecided moves on: not decided there
-        condition = subject_condition(q.subject, pol.subject)
-        if condition is None:
-            raise _Inexact("a later tier's subject is not a pod selector here")
-        covered.append(condition)
+        covered.append(_condition(q.subject, pol.subject))
     return _bind(allow, normalize(and_(*(Not(c) for c in covered))))

@@ -212,6 +212,16 @@ SCENARIOS = {
         "{selector: role == 'bad', namespaceSelector: all()}}, {action: Deny}]",
         "platform",
     ),
+    # a security tier over the namespaces with a label: later tiers keep the other namespaces
+    "tier-by-namespace-labels": (
+        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+        "metadata: {name: security.a}\nspec:\n  tier: security\n  order: 10\n"
+        "  namespaceSelector: team == 'a'\n  selector: all()\n  types: [Ingress]\n"
+        "  ingress: [{action: Allow, source: {selector: role == 'fe'}}, "
+        "{action: Pass, source: {selector: app == 'db'}}]\n"
+    )
+    + "---\n"
+    + np("b", 10, "role == 'fe'", "[{action: Allow, source: {selector: has(app)}}]"),
     # an earlier tier that never passes leaves a later policy nothing on its endpoints
     "dead-later-tier": np(
         "a", 10, "app == 'web'", "[{action: Allow, source: {selector: role == 'fe'}}]", "security"
@@ -257,6 +267,9 @@ def test_scenarios_mean_what_they_say() -> None:
     ps = calico(SCENARIOS["deny-all-but-two-allowed"])
     assert ok(ps, FE, WEB) and ok(ps, BAD, WEB) and not ok(ps, DB, WEB)
     assert not ok(ps, NODE, WEB) and ok(ps, DEV, WEB)  # a global rule: every namespace
+    ps = calico(SCENARIOS["tier-by-namespace-labels"])
+    assert ok(ps, FE, FE) and not ok(ps, WEB, FE) and ok(ps, DB, FE)  # prod: team a
+    assert ok(ps, WEB, DEV) and not ok(ps, BAD, DEV)  # dev: team b, the default tier only
     ps = calico(SCENARIOS["dead-later-tier"])
     assert not ok(ps, BAD, WEB) and ok(ps, BAD, DB)
 
