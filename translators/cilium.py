@@ -24,8 +24,13 @@ Capability table (feature → how it maps):
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
+from importlib import resources
 from typing import Any, ClassVar
+
+import jsonschema
 
 from polyfence.errors import Diagnostic, InputError
 from polyfence.fidelity import Effect, Feature, FidelityReport, Loss, Treatment
@@ -144,6 +149,19 @@ def strip_source(key: str) -> str:
 
 class _Reserved(Exception):
     """A selector on a reserved identity label (reserved:host, reserved:world, ...)."""
+
+
+_SCHEMAS = {
+    "CiliumNetworkPolicy": "cilium-ciliumnetworkpolicy.json",
+    "CiliumClusterwideNetworkPolicy": "cilium-ciliumclusterwidenetworkpolicy.json",
+}
+
+
+@functools.cache
+def validator(kind: str) -> jsonschema.protocols.Validator:
+    """The CRD's own openAPIV3Schema (Cilium 1.16.5): what the API server would refuse."""
+    text = (resources.files("polyfence.schemas") / "input" / _SCHEMAS[kind]).read_text()
+    return jsonschema.Draft7Validator(json.loads(text))
 
 
 class _Reader:
@@ -351,11 +369,17 @@ class _Reader:
         if not port.isdigit():
             return PortSpec(protocols, IntervalSet.empty(), frozenset({port}))  # endPort ignored
         number = int(port)
+        if number > 65535:
+            self.error(ref.child("port"), f"port {number} is outside 0-65535")
+            return None
         if number == 0:
             return PortSpec(protocols, ALL_PORTS)
-        if end is None or int(end) <= number:
+        if end is not None and not (isinstance(end, int) and 0 <= end <= 65535):
+            self.error(ref.child("endPort"), f"endPort {end!r} is not a port number (0-65535)")
+            return None
+        if end is None or end <= number:
             return PortSpec(protocols, IntervalSet.point(number))
-        return PortSpec(protocols, IntervalSet.span(number, int(end)))
+        return PortSpec(protocols, IntervalSet.span(number, end))
 
     def rules(
         self,
@@ -502,6 +526,13 @@ class CiliumTranslator:
             if not self.accepts(doc):
                 continue
             data = doc.data
+            errors = sorted(
+                validator(doc.kind or "").iter_errors(data), key=lambda e: list(e.absolute_path)
+            )
+            for err in errors:
+                reader.error(doc.source.child(*err.absolute_path), _schema_message(err, doc.kind))
+            if errors:
+                continue
             if data.get("specs"):
                 specs = list(enumerate(data["specs"]))
                 refs = [doc.source.child("specs", i) for i, _ in specs]
@@ -536,3 +567,17 @@ class CiliumTranslator:
 
         docs, losses = write(policies, options)
         return Translation(docs, FidelityReport("canonical", FORMAT, tuple(losses)))
+
+
+def _schema_message(err: jsonschema.ValidationError, kind: str | None) -> str:
+    """The CRD's complaint, short: a long schema (oneOf, anyOf) is not repeated back."""
+    field = next((str(p) for p in reversed(err.absolute_path) if isinstance(p, str)), "value")
+    if err.validator == "pattern":
+        message = f"{field} {err.instance!r} does not match the pattern the CRD requires"
+    elif err.validator == "enum":
+        message = (
+            f"{field} {err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
+        )
+    else:
+        message = err.message if len(err.message) <= 200 else err.message[:200] + " …"
+    return f"{message} (the {kind} CRD refuses it)"

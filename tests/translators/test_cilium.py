@@ -175,7 +175,7 @@ def test_entities_world_host_cluster() -> None:
             "/spec/ingress/0/fromCIDRSet/0/except/0",
             "inside",
         ),
-        ("  ingress: [{fromEntities: [moon]}]", "/spec/ingress/0/fromEntities/0", "entity"),
+        ("  ingress: [{fromEntities: [moon]}]", "/spec/ingress/0/fromEntities/0", "'moon' is not"),
         (
             "  ingress: [{toPorts: [{ports: [{port: '80', protocol: ICMP}]}]}]",
             "/spec/ingress/0/toPorts/0/ports/0/protocol",
@@ -184,7 +184,21 @@ def test_entities_world_host_cluster() -> None:
         (
             "  ingress: [{icmps: [{fields: [{type: Bogus}]}]}]",
             "/spec/ingress/0/icmps/0/fields/0/type",
-            "ICMP",
+            "type 'Bogus'",
+        ),
+        # hostile shapes: refused where the CRD refuses them, never a traceback
+        ("  ingress: [7]", "/spec/ingress/0", "not of type 'object'"),
+        ("  ingress: {}", "/spec/ingress", "not of type 'array'"),
+        ("  enableDefaultDeny: 'yes'", "/spec/enableDefaultDeny", "not of type 'object'"),
+        (
+            "  ingress: [{toPorts: [{ports: [{port: '70000'}]}]}]",
+            "/spec/ingress/0/toPorts/0/ports/0/port",
+            "outside 0-65535",
+        ),
+        (
+            "  egress: [{toFQDNs: [{matchPattern: '***..'}]}]",
+            "/spec/egress/0/toFQDNs/0/matchPattern",
+            "pattern",
         ),
     ],
 )
