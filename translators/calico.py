@@ -418,16 +418,20 @@ class _Reader:
             text = str(item)
             try:
                 if isinstance(item, int) or text.isdigit():
-                    numbers = numbers | IntervalSet.point(int(text))
+                    lo = hi = int(text)
                 elif ":" in text:
                     lo, hi = (int(x) for x in text.split(":", 1))
-                    numbers = numbers | IntervalSet.span(lo, hi)
                 else:
                     names.add(text)
+                    continue
+                span = IntervalSet.span(lo, hi)
             except ValueError:
                 self.error(ref.child(i), f"bad port {item!r}: a number, 'lo:hi' or a port name")
-        if numbers and not numbers <= IntervalSet.span(0, 65535):
-            self.error(ref, "ports must lie in 0-65535")
+                continue
+            if not span <= IntervalSet.span(0, 65535):
+                self.error(ref.child(i), f"port {item!r} is outside 0-65535")
+                continue
+            numbers = numbers | span
         return numbers, names
 
     def entity(

@@ -150,6 +150,11 @@ def test_destination_of_an_ingress_rule_binds_the_subject_side() -> None:
             "/spec/ingress/0/protocol",
             "unknown protocol",
         ),
+        (  # used to be a traceback
+            "  ingress: [{action: Allow, protocol: TCP, destination: {ports: ['70000']}}]",
+            "/spec/ingress/0/destination/ports/0",
+            "outside 0-65535",
+        ),
     ],
 )
 def test_bad_input_is_located(tail: str, pointer: str, needle: str) -> None:
