@@ -26,9 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
-import json
 from collections.abc import Callable, Sequence
-from importlib import resources
 from typing import Any, ClassVar
 
 import jsonschema
@@ -79,6 +77,7 @@ from polyfence.model.selectors import (
     or_,
     parse,
 )
+from polyfence.schemas import input_schema
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet
 from polyfence.translation import RenderOptions, Translation
 
@@ -103,8 +102,7 @@ _SCHEMAS = {
 
 @functools.cache
 def validator(kind: str) -> jsonschema.protocols.Validator:
-    text = (resources.files("polyfence.schemas") / "input" / _SCHEMAS[kind]).read_text()
-    return jsonschema.Draft7Validator(json.loads(text))
+    return jsonschema.Draft7Validator(input_schema(_SCHEMAS[kind]))
 
 
 # selectors: Calico's automatic labels <-> the IR's reserved keys ----------------------------

@@ -25,9 +25,7 @@ Capability table (feature → how it maps):
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
-from importlib import resources
 from typing import Any, ClassVar
 
 import jsonschema
@@ -64,6 +62,7 @@ from polyfence.model.selectors import (
     from_label_selector,
     normalize,
 )
+from polyfence.schemas import input_schema
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet, IPSet
 from polyfence.translation import RenderOptions, Translation
 from polyfence.translators._cilium_requires import Requirement, expand_requirements
@@ -160,8 +159,7 @@ _SCHEMAS = {
 @functools.cache
 def validator(kind: str) -> jsonschema.protocols.Validator:
     """The CRD's own openAPIV3Schema (Cilium 1.16.5): what the API server would refuse."""
-    text = (resources.files("polyfence.schemas") / "input" / _SCHEMAS[kind]).read_text()
-    return jsonschema.Draft7Validator(json.loads(text))
+    return jsonschema.Draft7Validator(input_schema(_SCHEMAS[kind]))
 
 
 class _Reader:

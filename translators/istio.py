@@ -43,11 +43,9 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from importlib import resources
 from typing import Any, ClassVar
 
 import jsonschema
@@ -74,6 +72,7 @@ from polyfence.model.policy import (
 from polyfence.model.ports import ANY_PORTS, PortMatch, PortSpec, Protocol
 from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import All, Selector, from_label_selector
+from polyfence.schemas import input_schema
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet, IPSet
 from polyfence.translation import RenderOptions, Translation
 
@@ -166,10 +165,7 @@ _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 @functools.cache
 def _schema() -> dict[str, Any]:
-    text = (
-        resources.files("polyfence.schemas") / "input" / "istio-authorizationpolicy.json"
-    ).read_text()
-    return json.loads(text)  # type: ignore[no-any-return]
+    return input_schema("istio-authorizationpolicy.json")
 
 
 @functools.cache

@@ -22,10 +22,8 @@ Capability table (feature → how it maps):
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Sequence
-from importlib import resources
 from typing import Any, ClassVar
 
 import jsonschema
@@ -54,6 +52,7 @@ from polyfence.model.selectors import (
     Selector,
     from_label_selector,
 )
+from polyfence.schemas import input_schema
 from polyfence.semantics.intervals import IntervalSet, IPSet
 from polyfence.translation import RenderOptions, Translation
 
@@ -81,10 +80,7 @@ def _valid_label_key(key: str) -> bool:
 
 @functools.cache
 def _validator() -> jsonschema.protocols.Validator:
-    text = (
-        resources.files("polyfence.schemas") / "input" / "kubernetes-networkpolicy.json"
-    ).read_text()
-    schema = json.loads(text)
+    schema = input_schema("kubernetes-networkpolicy.json")
     root = {
         "$schema": schema["$schema"],
         "$defs": schema["$defs"],
