@@ -77,7 +77,6 @@ class Flattened:
 
     policies: PolicySet
     unresolved: set[int] = field(default_factory=set)
-    tier_conflicts: list[tuple[Policy, Policy]] = field(default_factory=list)
     losses: list[Loss] = field(default_factory=list)
 
 
@@ -467,7 +466,7 @@ def deny_wins(
             p for p in ps if p.layer is layer and isinstance(p.direction(direction), Governed)
         ]
         removable = removable_by_direction[direction]
-        gates = _gates(ps, governing, direction, result)
+        gates = _gates(ps, governing, direction)
         allow_form = _allow_form(ps, governing, direction, removable, gates, expressible)
         single_tier = len({p.tier for p in governing}) < 2
         has_pass = any(
@@ -741,14 +740,11 @@ def _trim(rule: Rule, pol: Policy, earlier: list[tuple[Policy, Rule]]) -> list[R
     return pieces
 
 
-def _gates(
-    ps: PolicySet, governing: list[Policy], direction: Direction, result: Flattened
-) -> dict[int, list[Gate]]:
+def _gates(ps: PolicySet, governing: list[Policy], direction: Direction) -> dict[int, list[Gate]]:
     """For policies of later tiers: the earlier tiers that decide their endpoints' traffic.
 
     An earlier tier that governs an endpoint drops what it neither decides nor passes, so a
-    later policy's rules there only ever see what that tier passes. Pairs this cannot settle
-    (a subject given by namespace labels) are left to the writer as tier conflicts.
+    later policy's rules there only ever see what that tier passes.
     """
     out: dict[int, list[Gate]] = {}
     if len({p.tier for p in governing}) < 2:

@@ -9,6 +9,7 @@ Capability table (feature → how it maps):
 
 | feature | read (Cilium → IR) | write (IR → Cilium) |
 |---|---|---|
+| the CRD schema (Cilium 1.16.5) | refused where the CRD refuses | output validates |
 | endpointSelector, fromEndpoints/toEndpoints with CNP namespace scoping, CCNP all-namespaces | exact | exact |
 | `k8s:io.kubernetes.pod.namespace`, `io.cilium.k8s.namespace.labels.*`, `io.cilium.k8s.policy.serviceaccount` | exact | exact |
 | ingressDeny / egressDeny (deny beats allow) | exact | Calico order/Pass/tiers flattened (``_deny_wins``); the rest reported |

@@ -613,22 +613,6 @@ def _regex(kind: str, value: str) -> str:
 
 def write(ps: PolicySet, options: RenderOptions) -> tuple[list[dict[str, Any]], list[Loss]]:
     writer = _Writer(ps, options)
-    conflicts = writer.flat.tier_conflicts
-    for name in sorted({p.tier for p, _ in conflicts}):
-        if ps.tier(name).default_action is Action.PASS:
-            writer.loss(
-                Effect.NARROWED,
-                Feature.TIER,
-                None,
-                f"tier {name} passes unmatched traffic on; Cilium's default deny drops it",
-            )
-    for a, b in conflicts[:1]:
-        writer.loss(
-            Effect.WIDENED,
-            Feature.TIER,
-            a.source,
-            f"tiers {a.tier} and {b.tier} may govern the same endpoints; Cilium has no tiers",
-        )
     docs: list[dict[str, Any]] = []
     merged: dict[tuple[str | None, str], dict[str, Any]] = {}
     for pol in writer.ps:
