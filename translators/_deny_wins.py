@@ -140,9 +140,13 @@ class _Ports:
     def _clashes(self, other: _Ports) -> None:
         """Refuse what symbols cannot settle: a name of ``other`` that may resolve into our
         numbers, or two names sharing a protocol (one pod may give both the same port)."""
-        for name, protocols in other.names:
+        for _, protocols in other.names:
             if any(self.numbers.ports_of(p) for lo, hi in protocols for p in range(lo, hi + 1)):
                 raise _Inexact("a named port against numbers it may resolve into")
+        self._names_clash(other)
+
+    def _names_clash(self, other: _Ports) -> None:
+        for name, protocols in other.names:
             for mine, my_protocols in self.names:
                 if mine != name and my_protocols & protocols:
                     raise _Inexact("two port names may resolve to one number")
@@ -169,9 +173,7 @@ class _Ports:
             covered = self._covered(protocols)
             if covered:
                 names[name] = names.get(name, IntervalSet.empty()) | covered
-            for mine, my_protocols in self.names:
-                if mine != name and my_protocols & protocols:
-                    raise _Inexact("two port names may resolve to one number")
+        self._names_clash(other)
         return _Ports(self.numbers & other.numbers, tuple(sorted(names.items())))
 
     def match(self) -> PortMatch:
