@@ -393,18 +393,7 @@ class _Reader:
         name = meta.get("name")
         if not isinstance(name, str) or not name:
             self.error(ref.child("metadata", "name"), "an AuthorizationPolicy needs metadata.name")
-        elif len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
-            self.error(
-                ref.child("metadata", "name"), f"invalid name {name!r} (a lowercase DNS subdomain)"
-            )
-        ns = meta.get("namespace")
-        if ns is not None and (
-            not isinstance(ns, str) or len(ns) > 63 or not _DNS_LABEL.fullmatch(ns)
-        ):
-            self.error(
-                ref.child("metadata", "namespace"),
-                f"invalid namespace {ns!r} (a lowercase DNS label)",
-            )
+        # Names that are merely not DNS-1123 are warned about by polyfence.io.names.
         labels = meta.get("labels")
         if labels is not None and (
             not isinstance(labels, dict)

@@ -22,6 +22,7 @@ Capability table (feature → how it maps):
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -152,7 +153,7 @@ class _Reader:
         return Peer(pods=pods, namespace_selector=nss)
 
     def ip_block(self, value: dict[str, Any], ref: SourceRef) -> Peer | None:
-        cidr = value.get("cidr")
+        cidr = _network(value.get("cidr"))
         try:
             whole = IPSet.from_cidr(str(cidr))
         except ValueError as exc:
@@ -239,7 +240,10 @@ class _Reader:
     def read(self) -> Policy | None:
         data = self.doc.data
         ref = self.doc.source
-        errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+        # ``status`` is the server's (some releases served an empty one; dumps keep it): it
+        # carries no policy, so it is read past rather than validated.
+        served = {k: v for k, v in data.items() if k != "status"}
+        errors = sorted(_validator().iter_errors(served), key=lambda e: list(e.absolute_path))
         for err in errors:
             self.error(ref.child(*err.absolute_path), err.message)
         if errors:
@@ -248,16 +252,8 @@ class _Reader:
         name = meta.get("name")
         if not name:
             self.error(ref.child("metadata", "name"), "a NetworkPolicy needs metadata.name")
-        elif len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
-            self.error(
-                ref.child("metadata", "name"), f"invalid name {name!r} (a lowercase DNS subdomain)"
-            )
+        # Names that are merely not DNS-1123 are warned about by polyfence.io.names.
         ns = meta.get("namespace") or "default"
-        if len(ns) > 63 or not _DNS_LABEL.fullmatch(ns):
-            self.error(
-                ref.child("metadata", "namespace"),
-                f"invalid namespace {ns!r} (a lowercase DNS label)",
-            )
         spec = data.get("spec")
         if spec is None:
             self.error(ref.child("spec"), "a NetworkPolicy needs spec")
@@ -295,10 +291,43 @@ class _Reader:
         )
 
 
+def _network(cidr: Any) -> Any:
+    """The network of a CIDR with host bits set (``10.1.2.3/8`` is ``10.0.0.0/8``), as the API
+    server accepts it (with a warning) and implementations parse it; anything else unchanged."""
+    if not isinstance(cidr, str) or "/" not in cidr:
+        return cidr
+    try:
+        network = ipaddress.ip_network(cidr.strip(), strict=False)
+    except ValueError:
+        return cidr
+    return str(network) if str(network) != cidr.strip() else cidr
+
+
+def _host_bits(spec: dict[str, Any], ref: SourceRef) -> list[Diagnostic]:
+    out = []
+    for key, side in (("ingress", "from"), ("egress", "to")):
+        for i, rule in enumerate(spec.get(key) or []):
+            for j, peer in enumerate(
+                (rule or {}).get(side) or [] if isinstance(rule, dict) else []
+            ):
+                block = peer.get("ipBlock") if isinstance(peer, dict) else None
+                cidr = block.get("cidr") if isinstance(block, dict) else None
+                network = _network(cidr)
+                if network != cidr:
+                    out.append(
+                        Diagnostic(
+                            ref.child("spec", key, i, side, j, "ipBlock", "cidr"),
+                            f"{cidr} has host bits set: evaluated as {network}, as the API "
+                            "server and network plugins read it",
+                        )
+                    )
+    return out
+
+
 def lint(doc: Document) -> list[Diagnostic]:
     """Semantic warnings on a valid policy: things that are legal but rarely meant."""
     spec = doc.data.get("spec") or {}
-    out: list[Diagnostic] = []
+    out: list[Diagnostic] = _host_bits(spec, doc.source) if isinstance(spec, dict) else []
     types = spec.get("policyTypes")
     if types:
         for key, kind in (("ingress", "Ingress"), ("egress", "Egress")):
@@ -350,6 +379,10 @@ class KubernetesTranslator:
 
     def accepts(self, doc: Document) -> bool:
         return doc.kind == KIND and doc.api_version == API_VERSION
+
+    def lint(self, doc: Document) -> list[Diagnostic]:
+        """Warnings on a policy this translator read (see the module's ``lint``)."""
+        return lint(doc)
 
     def to_canonical(self, docs: Sequence[Document]) -> Translation[PolicySet]:
         problems: list[Diagnostic] = []

@@ -18,6 +18,8 @@ from polyfence.fidelity import Effect, Feature, FidelityReport, Loss, Treatment,
 from polyfence.inventory import INVENTORY_KINDS, Endpoint, Inventory, inventory_from_documents
 from polyfence.io import kube
 from polyfence.io.files import parse_text, read_documents
+from polyfence.io.kinds import Disposition, KindRef, classify
+from polyfence.io.names import check_metadata
 from polyfence.model.document import Document
 from polyfence.model.policy import PolicySet
 from polyfence.model.ports import protocol_number
@@ -33,6 +35,15 @@ from polyfence.translation import RenderOptions
 
 
 @dataclass(frozen=True, slots=True)
+class Skipped:
+    """A document no translator reads and the inventory does not use, and why it is harmless."""
+
+    source: SourceRef
+    kind: KindRef
+    disposition: Disposition
+
+
+@dataclass(frozen=True, slots=True)
 class Bundle:
     """Loaded input: documents, their policies in the IR (by format), and the cluster objects."""
 
@@ -41,6 +52,34 @@ class Bundle:
     formats: tuple[str, ...]
     inventory: Inventory
     read_losses: tuple[Loss, ...] = ()  # what reading could not carry into the IR
+    skipped: tuple[Skipped, ...] = ()  # documents passed over (never silently: see skip_summary)
+    warnings: tuple[Diagnostic, ...] = ()  # legal but suspicious input, located
+
+    def skip_summary(self) -> list[str]:
+        """One line per reason documents were passed over, for stderr (empty when none were)."""
+        return skip_summary(self.skipped)
+
+
+def skip_summary(skipped: Sequence[Skipped]) -> list[str]:
+    """``skipped 14 documents of 6 kinds that carry no network policy: ConfigMap x3, …``."""
+    lines: list[str] = []
+    for disposition, what in (
+        (Disposition.NO_POLICY, "that carry no network policy"),
+        (Disposition.UNKNOWN, "polyfence does not know (not network policy by their names)"),
+        (Disposition.MAY_CARRY_POLICY, "that may carry network policy (--skip-unknown)"),
+    ):
+        these = [s for s in skipped if s.disposition is disposition]
+        if not these:
+            continue
+        counts: dict[str, int] = {}
+        for item in these:
+            label = str(item.kind) if item.kind.kind else f"no kind ({item.source})"
+            counts[label] = counts.get(label, 0) + 1
+        shown = ", ".join(f"{k} \u00d7{n}" if n > 1 else k for k, n in sorted(counts.items()))
+        noun = "document" if len(these) == 1 else "documents"
+        kinds = "kind" if len(counts) == 1 else "kinds"
+        lines.append(f"skipped {len(these)} {noun} of {len(counts)} {kinds} {what}: {shown}")
+    return lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +87,7 @@ class ConversionResult:
     documents: list[dict[str, Any]]
     report: FidelityReport
     policies: PolicySet
+    origins: tuple[tuple[SourceRef, ...], ...] = ()  # per document: the sources it came from
 
 
 def _translators() -> Any:
@@ -65,8 +105,10 @@ def load(
 ) -> Bundle:
     """Read files/directories (or documents) into the IR plus an inventory; raises InputError.
 
-    ``skip_unknown`` keeps documents no translator reads (ConfigMaps, Ingresses … in a cluster
-    snapshot) in ``documents`` instead of refusing them: audits read a whole cluster.
+    Kinds that carry no network policy (ConfigMaps, Deployments' neighbours, Ingresses …) are
+    passed over and listed in ``Bundle.skipped``; a kind no translator reads that may carry
+    network policy (another CNI's or mesh's policy) is an error unless ``skip_unknown``, which
+    lists it as skipped instead: a verdict without it would be about a different cluster.
     """
     reg = _translators()
     if isinstance(source, str):
@@ -81,17 +123,28 @@ def load(
     forced = reg.canonical_name(from_format) if from_format else None
     by_format: dict[str, list[Document]] = {}
     unknown: list[Diagnostic] = []
+    warnings: list[Diagnostic] = []
+    skipped: list[Skipped] = []
     for doc in docs:
+        errors, notes = check_metadata(doc)
+        unknown.extend(errors)
+        warnings.extend(notes)
+        if errors:
+            continue
         if doc.kind in INVENTORY_KINDS:
             continue
         fmt = reg.detect(doc)
         if fmt is None:
-            if skip_unknown and isinstance(doc.data, dict):
+            ref = KindRef(doc.api_version, doc.kind)
+            disposition = classify(ref)
+            if disposition is not Disposition.MAY_CARRY_POLICY or skip_unknown:
+                skipped.append(Skipped(doc.source, ref, disposition))
                 continue
             unknown.append(
                 Diagnostic(
                     doc.source,
-                    f"unknown document kind {doc.api_version}/{doc.kind}: no translator reads it",
+                    f"{ref} may carry network policy and no translator reads it: every verdict "
+                    "would miss its rules (--skip-unknown goes on without them, saying so)",
                 )
             )
             continue
@@ -122,7 +175,27 @@ def load(
         inventory = Inventory()
     if problems:
         raise InputError(problems)
-    return Bundle(tuple(docs), policies, tuple(by_format), inventory, tuple(read_losses))
+    warnings.extend(_lint(reg, by_format))
+    return Bundle(
+        tuple(docs),
+        policies,
+        tuple(by_format),
+        inventory,
+        tuple(read_losses),
+        tuple(skipped),
+        tuple(warnings),
+    )
+
+
+def _lint(reg: Any, by_format: dict[str, list[Document]]) -> list[Diagnostic]:
+    """Each format's semantic warnings (legal but rarely meant), where its translator has lint()."""
+    out: list[Diagnostic] = []
+    for fmt, fdocs in by_format.items():
+        lint = getattr(reg.get(fmt), "lint", None)
+        if lint is not None:
+            for doc in fdocs:
+                out.extend(lint(doc))
+    return out
 
 
 def _inventory_for(
@@ -190,7 +263,7 @@ def convert(
         raise LossyTranslationError(
             f"refused: the {target.name} output is not exact (--exact)", report
         )
-    return ConversionResult(rendered.value, report, back)
+    return ConversionResult(rendered.value, report, back, rendered.origins)
 
 
 def _unexplained(report: FidelityReport, cmp: Comparison) -> list[Loss]:
@@ -297,6 +370,7 @@ def audit(
     today: Any = None,
     progress: Any = None,
     inputs: Sequence[str] | None = None,
+    skip_unknown: bool = False,
 ) -> Any:
     """Audit a cluster snapshot (paths or a loaded Bundle) against compliance frameworks.
 
@@ -329,10 +403,10 @@ def audit(
     else:
         paths = [str(p) for p in source]
         names = paths if inputs is None else names
-        bundle = load(paths, skip_unknown=True)
+        bundle = load(paths, skip_unknown=skip_unknown)
     if inventory is not None:
         bundle = replace(bundle, inventory=bundle.inventory.merge(inventory))
-    baseline = load([cfg.baseline], skip_unknown=True) if cfg.baseline else None
+    baseline = load([cfg.baseline], skip_unknown=skip_unknown) if cfg.baseline else None
     ctx = AuditContext(
         bundle,
         cfg,
@@ -368,6 +442,7 @@ __all__ = [
     "Comparison",
     "ConversionResult",
     "Relation",
+    "Skipped",
     "UnsupportedFormatError",
     "audit",
     "compare",

@@ -125,9 +125,9 @@ def test_peer_forms() -> None:
             "inside",
         ),
         (
-            "  ingress: [{from: [{ipBlock: {cidr: 10.0.0.1/8}}]}]",
-            "/spec/ingress/0/from/0/ipBlock/cidr",
-            "host bits",
+            "  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/24]}}]}]",
+            "/spec/ingress/0/from/0/ipBlock/except/0",
+            "strictly inside",
         ),
         (
             "  ingress: [{ports: [{port: 90, endPort: 80}]}]",
@@ -187,19 +187,34 @@ def test_bad_input_names_the_field(spec_tail: str, pointer: str, needle: str) ->
     assert all(d.source.file == "t.yaml" and d.source.document == 0 for d in info.value.diagnostics)
 
 
-def test_bad_names() -> None:
-    with pytest.raises(InputError) as info:
-        read(POLICY.replace("{name: p, namespace: prod}", "{name: My_Policy, namespace: Prod}"))
-    assert [d.source.pointer for d in info.value.diagnostics] == [
-        "/metadata/name",
-        "/metadata/namespace",
-    ]
+def test_names_the_api_server_refuses_are_warnings_unsafe_ones_errors() -> None:
+    text = POLICY.replace("{name: p, namespace: prod}", "{name: My_Policy, namespace: Prod}")
+    bundle = api.load(parse_text(text, "t.yaml"))
+    assert [d.source.pointer for d in bundle.warnings] == ["/metadata/name", "/metadata/namespace"]
+    assert [p.id.name for p in bundle.policies] == ["My_Policy"]
+    for bad in ("{name: p, namespace: ../../etc}", "{name: ../p, namespace: prod}"):
+        with pytest.raises(InputError) as info:
+            api.load(parse_text(POLICY.replace("{name: p, namespace: prod}", bad), "t.yaml"))
+        assert "refuses" in str(info.value) or "not a name" in str(info.value)
+
+
+def test_host_bits_are_read_as_the_network_with_a_located_warning() -> None:
+    text = POLICY + "  ingress: [{from: [{ipBlock: {cidr: 10.1.2.3/8}}]}]\n"
+    bundle = api.load(parse_text(text, "t.yaml"))
+    (warning,) = [w for w in bundle.warnings if "host bits" in w.message]
+    assert warning.source.pointer == "/spec/ingress/0/from/0/ipBlock/cidr"
+    assert "10.0.0.0/8" in warning.message
+    wide = api.load(
+        parse_text(POLICY + "  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}}]}]\n", "w.yaml")
+    )
+    result = api.compare(bundle, wide)
+    assert result.relation is api.Relation.EQUIVALENT
 
 
 def test_all_problems_reported_at_once() -> None:
     text = (
         POLICY
-        + "  ingress: [{from: [{ipBlock: {cidr: 10.0.0.1/8}}], ports: [{port: 9, endPort: 1}]}]\n"
+        + "  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/33}}], ports: [{port: 9, endPort: 1}]}]\n"
     )
     with pytest.raises(InputError) as info:
         read(text)

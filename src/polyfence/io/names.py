@@ -1,0 +1,62 @@
+"""Object names and namespaces as the API server checks them, in one place for every format.
+
+A name that could leave an output directory (``/``, ``..``, NUL) or that is not a string is an
+error; a name that is merely not DNS-1123 (``allow_frontend``) appears in repositories and test
+suites, so it is a located warning and reading goes on (writers emit valid names).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from polyfence.errors import Diagnostic
+from polyfence.model.document import Document
+
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def _unsafe(value: str) -> str | None:
+    if value in (".", ".."):
+        return f"{value!r} is not a name"
+    for char, what in (("/", "'/'"), ("\\", "'\\'"), ("\x00", "a NUL byte"), ("%", "'%'")):
+        if char in value:
+            return f"{value!r} contains {what}, which the API server refuses in names"
+    return None
+
+
+def check_metadata(doc: Document) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """Errors and warnings about ``metadata.name`` and ``metadata.namespace`` of one document."""
+    errors: list[Diagnostic] = []
+    warnings: list[Diagnostic] = []
+    data = doc.data
+    meta: Any = data.get("metadata") if isinstance(data, dict) else None
+    if meta is None:
+        return errors, warnings
+    if not isinstance(meta, dict):
+        errors.append(Diagnostic(doc.source.child("metadata"), "metadata must be an object"))
+        return errors, warnings
+    for key, pattern, limit, what in (
+        ("name", DNS_SUBDOMAIN, 253, "a lowercase DNS-1123 subdomain"),
+        ("namespace", DNS_LABEL, 63, "a lowercase DNS-1123 label"),
+    ):
+        value = meta.get(key)
+        if value is None:
+            continue
+        where = doc.source.child("metadata", key)
+        if not isinstance(value, str):
+            errors.append(Diagnostic(where, f"{key} must be a string, not {type(value).__name__}"))
+            continue
+        unsafe = _unsafe(value)
+        if unsafe is not None:
+            errors.append(Diagnostic(where, unsafe))
+        elif value and (len(value) > limit or not pattern.fullmatch(value)):
+            warnings.append(
+                Diagnostic(
+                    where,
+                    f"{key} {value!r} is not {what}: the API server would refuse it "
+                    "(read as written; outputs use a valid name)",
+                )
+            )
+    return errors, warnings
