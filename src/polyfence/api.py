@@ -9,13 +9,20 @@ True
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from polyfence.errors import Diagnostic, InputError, LossyTranslationError, UnsupportedFormatError
+from polyfence.errors import (
+    Diagnostic,
+    InputError,
+    LossyTranslationError,
+    UnsupportedFormatError,
+    UsageError,
+)
 from polyfence.fidelity import Effect, Feature, FidelityReport, Loss, Treatment, Verification
-from polyfence.inventory import INVENTORY_KINDS, Endpoint, Inventory, inventory_from_documents
+from polyfence.inventory import Endpoint, Inventory, inventory_from_documents, is_inventory
 from polyfence.io import kube
 from polyfence.io.files import parse_text, read_documents
 from polyfence.io.kinds import Disposition, KindRef, classify
@@ -131,7 +138,7 @@ def load(
         warnings.extend(notes)
         if errors:
             continue
-        if doc.kind in INVENTORY_KINDS:
+        if is_inventory(doc):
             continue
         fmt = reg.detect(doc)
         if fmt is None:
@@ -322,15 +329,33 @@ def connectivity(
     return _connectivity(ps, inv, profile)
 
 
-def _endpoint(inv: Inventory, ref: str) -> Endpoint | str:
+def _endpoint(inv: Inventory, ref: str, option: str) -> Endpoint | str:
+    """An address, or an endpoint of the inventory by ``ns/name``; a typo is a usage error."""
     if ref.replace(".", "").isdigit() or ":" in ref:
-        return ref
+        try:
+            return str(ipaddress.ip_address(ref))
+        except ValueError:
+            raise UsageError(f"{option} {ref!r} is not an IPv4 or IPv6 address") from None
     found = inv.find(ref)
     if found is None:
         raise InputError(
             [Diagnostic(SourceRef("<arguments>"), f"no endpoint {ref!r} in the inventory")]
         )
     return found
+
+
+def _port(text: str) -> tuple[int, int | None]:
+    """``443``, ``53/UDP``, ``/ICMP``: the protocol number and the port (None: no port)."""
+    number, _, proto = text.partition("/")
+    try:
+        protocol = protocol_number(proto or "TCP")
+    except ValueError:
+        raise UsageError(f"--port {text!r}: unknown protocol {proto!r}") from None
+    if not number:
+        return protocol, None
+    if not number.isdigit() or not 0 <= int(number) <= 65535:
+        raise UsageError(f"--port {text!r}: the port must be a number from 0 to 65535")
+    return protocol, int(number)
 
 
 def explain(
@@ -347,16 +372,8 @@ def explain(
     inv = source.inventory if isinstance(source, Bundle) else Inventory()
     if inventory is not None:
         inv = inv.merge(inventory)
-    number, _, proto = port.partition("/")
-    try:
-        conn = Connection(
-            _endpoint(inv, src),
-            _endpoint(inv, dst),
-            protocol_number(proto or "TCP"),
-            int(number) if number else None,
-        )
-    except ValueError as exc:
-        raise InputError([Diagnostic(SourceRef("<arguments>"), str(exc))]) from None
+    protocol, number = _port(port)
+    conn = Connection(_endpoint(inv, src, "--src"), _endpoint(inv, dst, "--dst"), protocol, number)
     return conn, verdict(ps, conn, inv, profile)
 
 
@@ -385,7 +402,6 @@ def audit(
     from polyfence.compliance.catalog import FRAMEWORK_IDS
     from polyfence.compliance.config import AuditConfig, load_config
     from polyfence.compliance.context import AuditContext
-    from polyfence.errors import UsageError
     from polyfence.semantics.profile import PROFILES
 
     ids = None if frameworks is None else [f.strip() for f in frameworks if f.strip()]

@@ -34,9 +34,38 @@ INVENTORY_KINDS = frozenset(
         "ExternalAddresses",
         "DNSRecords",
         "PeerAuthentication",
+        "WorkloadEndpoint",  # calicoctl get workloadendpoints -A: Calico's view of each pod
+        "CiliumEndpoint",  # kubectl get cep -A: Cilium's view of each pod
         *WORKLOAD_KINDS,
     }
 )
+# Calico's profiles for namespaces (kns.NS) and service accounts (ksa.NS.SA) carry their labels
+# (pcns.*, pcsa.*) and Kubernetes' default allow; any other profile may carry policy.
+_CALICO_PREFIX = "projectcalico.org/"
+_CALICO_PROFILE_PREFIXES = ("kns.", "ksa.")
+_DEFAULT_PROFILE_RULES = (None, [], [{"action": "Allow"}])
+# Cilium identity labels that are not the pod's own labels.
+_CILIUM_NS_LABELS = "io.cilium.k8s.namespace.labels."
+_CILIUM_SA = "io.cilium.k8s.policy.serviceaccount"
+_CILIUM_RESERVED = ("io.cilium.k8s.", "io.kubernetes.pod.namespace")
+
+
+def is_inventory(doc: Document) -> bool:
+    """Whether the document describes the cluster (endpoints, namespaces …) rather than policy."""
+    if doc.kind in INVENTORY_KINDS:
+        return True
+    if doc.kind != "Profile" or not str(doc.api_version or "").startswith(
+        ("projectcalico.org/", "crd.projectcalico.org/")
+    ):
+        return False
+    name = str((doc.data.get("metadata") or {}).get("name") or "")
+    spec = doc.data.get("spec") or {}
+    return (
+        name.startswith(_CALICO_PROFILE_PREFIXES)
+        and isinstance(spec, dict)
+        and spec.get("ingress") in _DEFAULT_PROFILE_RULES
+        and spec.get("egress") in _DEFAULT_PROFILE_RULES
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,6 +466,131 @@ def _opaque_ports(endpoints: list[Endpoint], services: list[Service]) -> list[En
     return out
 
 
+def _address(text: Any) -> str | None:
+    """``10.0.0.1/32`` (how Calico lists an endpoint's address) or a bare address."""
+    value = str(text or "").strip()
+    for suffix in ("/32", "/128"):
+        value = value.removesuffix(suffix)
+    return value if value and "/" not in value and _valid_ip(value) else None
+
+
+def _endpoint_ports(items: Any) -> tuple[NamedPort, ...]:
+    out: list[NamedPort] = []
+    for port in items if isinstance(items, list) else []:
+        if isinstance(port, dict) and port.get("name") and isinstance(port.get("port"), int):
+            try:
+                proto = protocol_number(str(port.get("protocol") or "TCP"))
+            except ValueError:
+                continue
+            out.append(NamedPort(str(port["name"]), proto, int(port["port"])))
+    return tuple(out)
+
+
+def _workload_endpoint(
+    doc: Document, ns: str, name: str, labels: dict[str, str], problems: list[Diagnostic]
+) -> Endpoint:
+    """A Calico WorkloadEndpoint as its pod: Calico's automatic labels are the IR's own facts
+    (namespace, service account), so only the pod's labels are kept."""
+    spec = doc.data.get("spec") or {}
+    if not isinstance(spec, dict):
+        problems.append(Diagnostic(doc.source.child("spec"), "spec must be an object"))
+        spec = {}
+    account = spec.get("serviceAccountName") or labels.get(f"{_CALICO_PREFIX}serviceaccount")
+    for profile in spec.get("profiles") or []:
+        if not account and isinstance(profile, str) and profile.startswith(f"ksa.{ns}."):
+            account = profile[len(f"ksa.{ns}.") :]
+    networks = spec.get("ipNetworks") or []
+    ips = tuple(a for a in (_address(n) for n in networks if isinstance(networks, list)) if a)
+    return Endpoint(
+        "Pod",
+        ns,
+        str(spec.get("pod") or name),
+        {k: v for k, v in labels.items() if not k.startswith(_CALICO_PREFIX)},
+        str(account or "default"),
+        ips,
+        _endpoint_ports(spec.get("ports")),
+        str(spec["node"]) if spec.get("node") else None,
+    )
+
+
+def _cilium_endpoint(
+    doc: Document,
+    ns: str,
+    name: str,
+    labels: dict[str, str],
+    derived_ns: dict[str, dict[str, str]],
+    problems: list[Diagnostic],
+) -> Endpoint:
+    """A CiliumEndpoint as its pod: identity labels give the pod's labels, its namespace's
+    labels and its service account (Cilium policies select on exactly these)."""
+    status = doc.data.get("status") or {}
+    if not isinstance(status, dict):
+        problems.append(Diagnostic(doc.source.child("status"), "status must be an object"))
+        status = {}
+    identity = status.get("identity") or {}
+    raw = identity.get("labels") if isinstance(identity, dict) else None
+    own: dict[str, str] = {}
+    ns_labels: dict[str, str] = {}
+    account = None
+    for item in raw if isinstance(raw, list) else []:
+        source, _, pair = str(item).partition(":")
+        key, _, value = pair.partition("=")
+        if source != "k8s" or not key:
+            continue
+        if key.startswith(_CILIUM_NS_LABELS):
+            ns_labels[key[len(_CILIUM_NS_LABELS) :]] = value
+        elif key == _CILIUM_SA:
+            account = value
+        elif not key.startswith(_CILIUM_RESERVED):
+            own[key] = value
+    if ns_labels:
+        derived_ns.setdefault(ns, {}).update(ns_labels)
+    networking = status.get("networking") or {}
+    addressing = networking.get("addressing") if isinstance(networking, dict) else None
+    ips = tuple(
+        a
+        for entry in (addressing if isinstance(addressing, list) else [])
+        if isinstance(entry, dict)
+        for a in (_address(entry.get("ipv4")), _address(entry.get("ipv6")))
+        if a
+    )
+    return Endpoint(
+        "Pod",
+        ns,
+        name,
+        own if raw is not None else labels,
+        account or "default",
+        ips,
+        _endpoint_ports(status.get("named-ports")),
+    )
+
+
+def _calico_profile(
+    doc: Document,
+    name: str,
+    derived_ns: dict[str, dict[str, str]],
+    sa_labels: dict[tuple[str, str], Mapping[str, str]],
+    problems: list[Diagnostic],
+) -> None:
+    """``kns.NS`` gives NS's labels (``pcns.*``), ``ksa.NS.SA`` the account's (``pcsa.*``)."""
+    apply = (doc.data.get("spec") or {}).get("labelsToApply") or {}
+    if not isinstance(apply, dict):
+        problems.append(
+            Diagnostic(doc.source.child("spec", "labelsToApply"), "labelsToApply must be a map")
+        )
+        return
+    if name.startswith("kns."):
+        labels = {k[5:]: str(v) for k, v in apply.items() if str(k).startswith("pcns.")}
+        labels.pop(_CALICO_PREFIX + "name", None)
+        derived_ns.setdefault(name[4:], {}).update(labels)
+    else:
+        ns, _, account = name[4:].partition(".")
+        labels = {k[5:]: str(v) for k, v in apply.items() if str(k).startswith("pcsa.")}
+        labels.pop(_CALICO_PREFIX + "name", None)
+        if ns and account:
+            sa_labels.setdefault((ns, account), labels)
+
+
 def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
     """Build an inventory from cluster objects; other kinds are ignored here."""
     problems: list[Diagnostic] = []
@@ -451,9 +605,11 @@ def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
     external = IPSet.empty()
     external_names: list[tuple[str, str]] = []
     dns: list[tuple[str, tuple[str, ...]]] = []
+    endpoint_views: list[Endpoint] = []  # WorkloadEndpoints and CiliumEndpoints
+    derived_ns: dict[str, dict[str, str]] = {}  # namespace labels Calico or Cilium reported
     for doc in docs:
         kind = doc.kind
-        if kind not in INVENTORY_KINDS or not isinstance(doc.data, dict):
+        if not isinstance(doc.data, dict) or not is_inventory(doc):
             continue
         meta = doc.data.get("metadata") or {}
         name = str(meta.get("name") or "")
@@ -500,6 +656,12 @@ def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
             )
             workloads.append(workload)
             hints[id(workload)] = _mesh_hint(tmeta, tspec)
+        elif kind == "WorkloadEndpoint":
+            endpoint_views.append(_workload_endpoint(doc, ns, name, labels, problems))
+        elif kind == "CiliumEndpoint":
+            endpoint_views.append(_cilium_endpoint(doc, ns, name, labels, derived_ns, problems))
+        elif kind == "Profile":
+            _calico_profile(doc, name, derived_ns, sa_labels, problems)
         elif kind == "PeerAuthentication":
             auth = _peer_auth(doc, problems)
             if auth is not None:
@@ -562,6 +724,14 @@ def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
                     problems.append(Diagnostic(doc.source.child("spec", "cidrs", i), str(exc)))
     if problems:
         raise InputError(problems)
+    # A pod listed both as a Pod and as Calico's or Cilium's endpoint is one pod: the Pod wins.
+    listed = {(p.namespace, p.name) for p in pods}
+    pods.extend(e for e in endpoint_views if (e.namespace, e.name) not in listed)
+    given = {n.name for n in namespaces}
+    namespaces = [
+        *(Namespace(n, labels) for n, labels in derived_ns.items() if n not in given),
+        *namespaces,
+    ]
     endpoints = _with_mesh(pods if pods else workloads, hints, namespaces, auths)
     endpoints = _opaque_ports(endpoints, services)
     return build_inventory(
