@@ -177,6 +177,22 @@ def parse_config(data: Any, source: SourceRef, base_dir: Path | None = None) -> 
     )
     seen: set[str] = set()
     problems = []
+    # A flow naming a zone nobody defined matches nothing, so a forbidden flow would pass
+    # unchecked and an approved one approve nothing: both are mistakes in the config.
+    defined = {z.get("name") for z in data.get("zones") or [] if isinstance(z, dict)}
+    for key in ("forbidden_flows", "approved_flows"):
+        for i, item in enumerate(data.get(key) or []):
+            for side in ("from", "to"):
+                party = item.get(side) if isinstance(item, dict) else None
+                if isinstance(party, str) and party.startswith("zone:"):
+                    if party[5:] not in defined:
+                        problems.append(
+                            Diagnostic(
+                                source.child(key, i, side),
+                                f"{party} names no zone defined under zones "
+                                f"(defined: {', '.join(sorted(map(str, defined))) or 'none'})",
+                            )
+                        )
     for i, w in enumerate(waivers):
         if w.id in seen:
             problems.append(
