@@ -1,4 +1,8 @@
-"""Shared fixtures: the read-only shared/ folder when present, hypothesis profiles."""
+"""Test data and hypothesis profiles.
+
+The corpus and upstream schemas the tests read live in ``tests/data`` (provenance in
+``tests/data/SOURCES.md``), so a clone tests on its own with nothing beside it.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +21,23 @@ settings.load_profile(
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+DATA = ROOT / "tests" / "data"
+
+
+def corpus_files(kind: str, pattern: str = "*.yaml") -> list[Path]:
+    """The corpus files of one format, sorted.
+
+    Parametrised tests collect from this at import time; an empty or missing folder raises so
+    that such a test errors at collection instead of silently collecting nothing.
+    """
+    folder = DATA / "corpus" / kind
+    files = sorted(p for p in folder.glob(pattern) if p.is_file())
+    if not files:
+        raise FileNotFoundError(f"no corpus files matching {pattern} in {folder}")
+    return files
 
 
 @pytest.fixture(scope="session")
-def shared() -> Path:
-    """../shared beside the checkout; tests that need it skip cleanly without it."""
-    if not (SHARED / "corpus").is_dir():
-        pytest.skip("../shared (corpus and upstream schemas) is not present beside this checkout")
-    return SHARED
+def data() -> Path:
+    """``tests/data``: the corpus and the upstream schemas."""
+    return DATA

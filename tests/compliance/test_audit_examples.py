@@ -69,10 +69,10 @@ def test_scenario_cli_gate_and_rerender(scenario: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
-def test_scenario_renders_every_format(scenario: Path, shared: Path) -> None:
+def test_scenario_renders_every_format(scenario: Path, data: Path) -> None:
     report = api.audit([str(scenario / "cluster")], config=str(scenario / "audit.yaml"))
     sarif_schema = json.loads(
-        (shared / "upstream-schemas" / "sarif" / "sarif-schema-2.1.0.json").read_text()
+        (data / "upstream-schemas" / "sarif" / "sarif-schema-2.1.0.json").read_text()
     )
     sarif = json.loads(report.render("sarif"))
     validator_for(sarif_schema)(sarif_schema).validate(sarif)  # the schema names its draft

@@ -131,8 +131,8 @@ def _sarif(report: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def test_sarif_validates_against_upstream_schema(report: dict[str, Any], shared: Path) -> None:
-    schema = json.loads((shared / "upstream-schemas/sarif/sarif-schema-2.1.0.json").read_text())
+def test_sarif_validates_against_upstream_schema(report: dict[str, Any], data: Path) -> None:
+    schema = json.loads((data / "upstream-schemas/sarif/sarif-schema-2.1.0.json").read_text())
     errors = list(Draft4Validator(schema).iter_errors(_sarif(report)))
     assert [f"{list(e.absolute_path)}: {e.message}" for e in errors] == []
     big = big_report(report, 50)

@@ -16,19 +16,18 @@ from typing import Any
 
 import yaml
 
+from tests.conftest import DATA, corpus_files
+
 from .conftest import clean_env
 
-CORPUS = Path("corpus") / "k8s"
-_SHARED_GUESS = Path(__file__).resolve().parents[3] / "shared"
+CORPUS = DATA / "corpus" / "k8s"
 NAME_KEY = "kubernetes.io/metadata.name"
 NCA_TIMEOUT_S = 180
 
 
 def corpus_names() -> list[str]:
-    folder = _SHARED_GUESS / CORPUS
-    if not folder.is_dir():
-        return ["<shared absent>"]  # the `shared` fixture skips
-    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    """Names of the Kubernetes corpus files (never empty: ``corpus_files`` raises)."""
+    return [p.name for p in corpus_files("k8s")]
 
 
 # ---------------------------------------------------------------- label selectors (our own reading)

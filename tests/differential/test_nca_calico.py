@@ -1,6 +1,6 @@
 """Differential test: polyfence's Calico output vs its Kubernetes source, judged by IBM's NCA.
 
-For every file of ../shared/corpus/k8s, polyfence converts the file to Calico
+For every file of tests/data/corpus/k8s, polyfence converts the file to Calico
 (projectcalico.org/v3); network-config-analyzer 2.1.0 (run from its own venv, see conftest.py)
 must then call the Kubernetes source (``--base_np_list``) and the Calico output (``--equiv``)
 semantically equivalent on a topology with decoys: the pods of every label set (matches and
@@ -329,10 +329,8 @@ def _equiv(
 
 
 @pytest.mark.parametrize("name", corpus_names())
-def test_nca_judges_calico_output_equivalent(
-    name: str, shared: Path, nca: Path, tmp_path: Path
-) -> None:
-    original = shared / CORPUS / name
+def test_nca_judges_calico_output_equivalent(name: str, nca: Path, tmp_path: Path) -> None:
+    original = CORPUS / name
     result = polyfence.convert(polyfence.load([str(original)]), "calico")
     docs = list(result.documents)
     check_nca_can_judge(docs)

@@ -1,7 +1,7 @@
 """Differential test: polyfence's Istio output vs its Kubernetes source, judged by IBM's NCA.
 
 NCA models Istio AuthorizationPolicy as TCP-only and ingress-only, with every pod in the mesh
-and every connection mutually authenticated. So for each file of ../shared/corpus/k8s the
+and every connection mutually authenticated. So for each file of tests/data/corpus/k8s the
 comparison is on TCP ingress: the source's egress is removed, polyfence converts the rest to
 Istio on a topology in which every pod is in the mesh and pods with the same labels share a
 service account, and NCA's TCP connectivity of the Istio output must equal NCA's TCP
@@ -192,9 +192,9 @@ def _engine_tcp(
 
 @pytest.mark.parametrize("name", corpus_names())
 def test_nca_judges_istio_output_like_the_source_on_tcp_ingress(
-    name: str, shared: Path, nca: Path, tmp_path: Path
+    name: str, nca: Path, tmp_path: Path
 ) -> None:
-    original = source_for_nca(shared / CORPUS / name, tmp_path)
+    original = source_for_nca(CORPUS / name, tmp_path)
     src_pols = _ingress_only(network_policies(list(yaml.safe_load_all(original.read_text()))))
     if not src_pols:
         # Egress only: Istio cannot say it, so nothing is written and the widening is reported.

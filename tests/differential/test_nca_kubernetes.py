@@ -1,6 +1,6 @@
 """Differential test: polyfence's Kubernetes output vs its source, judged by IBM's NCA.
 
-For every file of ../shared/corpus/k8s, polyfence converts the file to Kubernetes
+For every file of tests/data/corpus/k8s, polyfence converts the file to Kubernetes
 NetworkPolicy; network-config-analyzer 2.1.0 (an independent implementation, run from its own
 venv) must then call the source and the output semantically equivalent on a topology derived
 from the policies' selectors (pods and namespaces that match, near misses that do not, and
@@ -55,10 +55,8 @@ from .nca_support import (
 
 
 @pytest.mark.parametrize("name", corpus_names())
-def test_nca_judges_kubernetes_output_equivalent(
-    name: str, shared: Path, nca: Path, tmp_path: Path
-) -> None:
-    original = shared / CORPUS / name
+def test_nca_judges_kubernetes_output_equivalent(name: str, nca: Path, tmp_path: Path) -> None:
+    original = CORPUS / name
     bundle = polyfence.load([str(original)])
     result = polyfence.convert(bundle, "kubernetes")
     output = dump_yaml(tmp_path / "polyfence-out.yaml", result.documents)

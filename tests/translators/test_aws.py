@@ -32,6 +32,7 @@ from polyfence.semantics.verdict import Connection, verdict
 from polyfence.translation import RenderOptions
 from polyfence.translators.aws_sg import AwsSecurityGroupTranslator
 from polyfence.translators.kubernetes import KubernetesTranslator
+from tests.conftest import DATA, corpus_files
 from tests.strategies import CIDRS, NAMESPACES, PORTS, inventories, k8s_policy_lists
 
 AWS = AwsSecurityGroupTranslator()
@@ -294,14 +295,8 @@ def test_cloud_layer_ands_with_network_policies() -> None:
     assert not allowed(both, FREE, DB, 5432)  # allowed by no layer
 
 
-def corpus(kind: str) -> list[Path]:
-    from tests.conftest import SHARED
-
-    return sorted((SHARED / "corpus" / kind).glob("*.*"))
-
-
-@pytest.mark.parametrize("path", corpus("aws"), ids=lambda p: p.name)
-def test_aws_corpus_reads_and_round_trips(path: Path, shared: Path) -> None:
+@pytest.mark.parametrize("path", corpus_files("aws", "*.*"), ids=lambda p: p.name)
+def test_aws_corpus_reads_and_round_trips(path: Path) -> None:
     bundle = api.load([str(path)])
     assert bundle.formats == ("aws",)
     inv = synthesise([bundle.policies])
@@ -315,12 +310,8 @@ def test_aws_corpus_reads_and_round_trips(path: Path, shared: Path) -> None:
 
 @functools.cache
 def sgp_validator() -> jsonschema.protocols.Validator:
-    from tests.conftest import SHARED
-
     crd = yaml.safe_load(
-        (
-            SHARED / "upstream-schemas/aws/vpcresources.k8s.aws_securitygrouppolicies.yaml"
-        ).read_text()
+        (DATA / "upstream-schemas/aws/vpcresources.k8s.aws_securitygrouppolicies.yaml").read_text()
     )
     return jsonschema.Draft7Validator(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
 
@@ -339,10 +330,8 @@ def check_shape(docs: list[dict[str, Any]], limit: int = 60) -> None:
         assert not [e.message for e in sgp_validator().iter_errors(doc)]
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in corpus("k8s") if p.suffix == ".yaml"], ids=lambda p: p.name
-)
-def test_k8s_corpus_to_aws_and_back(path: Path, shared: Path) -> None:
+@pytest.mark.parametrize("path", corpus_files("k8s"), ids=lambda p: p.name)
+def test_k8s_corpus_to_aws_and_back(path: Path) -> None:
     bundle = api.load([str(path)])
     inv = bundle.inventory if bundle.inventory.endpoints else synthesise([bundle.policies])
     result = api.convert(bundle, "aws", inventory=inv)
@@ -540,10 +529,8 @@ def test_groups_per_interface_limit_is_reported() -> None:
 @pytest.mark.parametrize(
     "name", ["website-networkpolicy.yaml", "recipe-11-foo-deny-egress-allow-dns.yaml"]
 )
-def test_cloudformation_output_lints_and_round_trips(
-    name: str, shared: Path, tmp_path: Path
-) -> None:
-    bundle = api.load([str(shared / "corpus" / "k8s" / name)])
+def test_cloudformation_output_lints_and_round_trips(name: str, tmp_path: Path) -> None:
+    bundle = api.load([str(DATA / "corpus" / "k8s" / name)])
     inv = synthesise([bundle.policies])
     out = AWS.from_canonical(
         bundle.policies, RenderOptions(inventory=inv, extra={"aws_output": "cloudformation"})
@@ -561,16 +548,16 @@ def test_cloudformation_output_lints_and_round_trips(
     assert compare(bundle.policies, back.value, inv).relation is Relation.EQUIVALENT
 
 
-def test_cloudformation_intrinsics_are_resolved_or_reported(shared: Path) -> None:
+def test_cloudformation_intrinsics_are_resolved_or_reported() -> None:
     bundle = api.load(
-        [str(shared / "corpus" / "aws" / "cfn-ELBWithLockedDownAutoScaledInstances.json")]
+        [str(DATA / "corpus" / "aws" / "cfn-ELBWithLockedDownAutoScaledInstances.json")]
     )
     assert any(
         loss.effect is Effect.NARROWED and "Fn::GetAtt" in loss.message
         for loss in bundle.read_losses
     )
     yaml_cfn = api.load(
-        [str(shared / "corpus" / "aws" / "cfn-EC2InstanceWithSecurityGroupSample.yaml")]
+        [str(DATA / "corpus" / "aws" / "cfn-EC2InstanceWithSecurityGroupSample.yaml")]
     )
     assert any(
         loss.effect is Effect.INVENTORY_DEPENDENT and "SSHLocation" in loss.message

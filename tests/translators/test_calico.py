@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from polyfence.translation import RenderOptions
 from polyfence.translators.calico import CalicoTranslator
 from polyfence.translators.calico import validator as calico_validator
 from polyfence.translators.kubernetes import KubernetesTranslator
+from tests.conftest import DATA, corpus_files
 from tests.strategies import general_sets, inventories, k8s_fragment_sets, k8s_policy_lists
 
 CALICO = CalicoTranslator()
@@ -42,7 +44,8 @@ def docs_of(items: list[dict[str, Any]]) -> list[Document]:
     return [Document(d, SourceRef("gen", i)) for i, d in enumerate(items)]
 
 
-def crd_validators(shared: Path) -> dict[str, jsonschema.protocols.Validator]:
+@functools.cache
+def crd_validators() -> dict[str, jsonschema.protocols.Validator]:
     out = {}
     for kind, name in (
         ("NetworkPolicy", "networkpolicies"),
@@ -52,7 +55,7 @@ def crd_validators(shared: Path) -> dict[str, jsonschema.protocols.Validator]:
         ("GlobalNetworkSet", "globalnetworksets"),
     ):
         crd = yaml.safe_load(
-            (shared / f"upstream-schemas/calico/projectcalico.org_{name}.yaml").read_text()
+            (DATA / f"upstream-schemas/calico/projectcalico.org_{name}.yaml").read_text()
         )
         out[kind] = jsonschema.Draft7Validator(
             crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
@@ -262,14 +265,8 @@ EXPECTED_FAILURES = {
 }
 
 
-def corpus(kind: str) -> list[Path]:
-    from tests.conftest import SHARED
-
-    return sorted((SHARED / "corpus" / kind).glob("*.yaml"))
-
-
-@pytest.mark.parametrize("path", corpus("calico"), ids=lambda p: p.name)
-def test_calico_corpus_reads_and_round_trips(path: Path, shared: Path) -> None:
+@pytest.mark.parametrize("path", corpus_files("calico"), ids=lambda p: p.name)
+def test_calico_corpus_reads_and_round_trips(path: Path) -> None:
     if path.name in EXPECTED_FAILURES:
         with pytest.raises(InputError) as info:
             api.load([str(path)])
@@ -277,18 +274,18 @@ def test_calico_corpus_reads_and_round_trips(path: Path, shared: Path) -> None:
         return
     bundle = api.load([str(path)])
     out = CALICO.from_canonical(bundle.policies)
-    validators = crd_validators(shared)
+    validators = crd_validators()
     for doc in out.value:
         assert not [e.message for e in validators[doc["kind"]].iter_errors(doc)]
     back = CALICO.to_canonical(docs_of(out.value)).value
     assert api.compare(bundle.policies, back).relation is Relation.EQUIVALENT
 
 
-def test_published_equivalence_pair_once_valid(shared: Path) -> None:
+def test_published_equivalence_pair_once_valid() -> None:
     """The two ways the Calico docs write one policy are judged equivalent (with the protocol
     their port list needs)."""
     a, b = (
-        (shared / "corpus/calico" / name)
+        (DATA / "corpus/calico" / name)
         .read_text()
         .replace("    destination:", "    protocol: TCP\n    destination:")
         for name in EXPECTED_FAILURES
@@ -305,11 +302,11 @@ def test_published_equivalence_pair_once_valid(shared: Path) -> None:
     assert compare(pa, pb, inv).relation is Relation.EQUIVALENT
 
 
-@pytest.mark.parametrize("path", corpus("k8s"), ids=lambda p: p.name)
-def test_k8s_corpus_to_calico_valid_and_equivalent(path: Path, shared: Path) -> None:
+@pytest.mark.parametrize("path", corpus_files("k8s"), ids=lambda p: p.name)
+def test_k8s_corpus_to_calico_valid_and_equivalent(path: Path) -> None:
     bundle = api.load([str(path)])
     result = api.convert(bundle, "calico", exact=True)
-    validators = crd_validators(shared)
+    validators = crd_validators()
     for doc in result.documents:
         assert not [e.message for e in validators[doc["kind"]].iter_errors(doc)]
     assert result.report.verification is not None

@@ -27,6 +27,7 @@ from polyfence.semantics.profile import EvaluationProfile
 from polyfence.semantics.verdict import Connection, verdict
 from polyfence.translators.cilium import DENY_ORDER, CiliumTranslator
 from polyfence.translators.kubernetes import KubernetesTranslator
+from tests.conftest import DATA, corpus_files
 from tests.strategies import inventories, k8s_fragment_sets, k8s_policy_lists
 
 CILIUM = CiliumTranslator()
@@ -44,14 +45,12 @@ def docs_of(items: list[dict[str, Any]]) -> list[Document]:
 
 @functools.cache
 def crd_validator(kind: str) -> jsonschema.protocols.Validator:
-    from tests.conftest import SHARED
-
     name = (
         "ciliumnetworkpolicies"
         if kind == "CiliumNetworkPolicy"
         else "ciliumclusterwidenetworkpolicies"
     )
-    crd = yaml.safe_load((SHARED / f"upstream-schemas/cilium/{name}.yaml").read_text())
+    crd = yaml.safe_load((DATA / f"upstream-schemas/cilium/{name}.yaml").read_text())
     return jsonschema.Draft7Validator(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
 
 
@@ -218,14 +217,8 @@ REJECTED_UPSTREAM = {  # the lowercase operator the Cilium v1.16.5 CRD also reje
 }
 
 
-def corpus(kind: str) -> list[Path]:
-    from tests.conftest import SHARED
-
-    return sorted((SHARED / "corpus" / kind).glob("*.yaml"))
-
-
-@pytest.mark.parametrize("path", corpus("cilium"), ids=lambda p: p.name)
-def test_cilium_corpus_reads_and_round_trips(path: Path, shared: Path) -> None:
+@pytest.mark.parametrize("path", corpus_files("cilium"), ids=lambda p: p.name)
+def test_cilium_corpus_reads_and_round_trips(path: Path) -> None:
     if path.name in REJECTED_UPSTREAM:
         with pytest.raises(InputError) as info:
             api.load([str(path)])
@@ -239,8 +232,8 @@ def test_cilium_corpus_reads_and_round_trips(path: Path, shared: Path) -> None:
     assert api.compare(bundle.policies, back, profile=PROFILE).relation is Relation.EQUIVALENT
 
 
-@pytest.mark.parametrize("path", corpus("k8s"), ids=lambda p: p.name)
-def test_k8s_corpus_to_cilium(path: Path, shared: Path) -> None:
+@pytest.mark.parametrize("path", corpus_files("k8s"), ids=lambda p: p.name)
+def test_k8s_corpus_to_cilium(path: Path) -> None:
     bundle = api.load([str(path)])
     result = api.convert(bundle, "cilium")
     for doc in result.documents:
@@ -601,19 +594,15 @@ spec:
     back = CILIUM.to_canonical(docs_of(out.value)).value
     assert compare(calico, back, INV, PROFILE).relation is Relation.EQUIVALENT
     # A deny that a later allow could override is another matter: reported.
+    first, second = calico.policies[0].ingress, calico.policies[1].ingress
+    assert isinstance(first, Governed) and isinstance(second, Governed)
     overridden = dataclasses.replace(
         calico,
         policies=(
             calico.policies[0],
             dataclasses.replace(
                 calico.policies[1],
-                ingress=Governed(
-                    (
-                        *calico.policies[1].ingress.rules,
-                        dataclasses.replace(calico.policies[0].ingress.rules[0]),
-                    ),  # type: ignore[union-attr]
-                    True,
-                ),
+                ingress=Governed((*second.rules, dataclasses.replace(first.rules[0])), True),
             ),
         ),
     )

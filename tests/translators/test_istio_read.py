@@ -36,11 +36,11 @@ from polyfence.semantics.matching import Matcher
 from polyfence.semantics.profile import DEFAULT_PROFILE
 from polyfence.translation import Translation
 from polyfence.translators.istio import ALLOW_ORDER, DENY_ORDER, IstioTranslator
+from tests.conftest import DATA, corpus_files
 
 ISTIO = IstioTranslator()
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-CORPUS = SHARED / "corpus" / "istio"
-CRD = SHARED / "upstream-schemas" / "istio" / "authorizationpolicies.security.istio.io.yaml"
+CORPUS = DATA / "corpus" / "istio"
+CRD = DATA / "upstream-schemas" / "istio" / "authorizationpolicies.security.istio.io.yaml"
 
 
 def translate(text: str, translator: IstioTranslator = ISTIO) -> Translation[PolicySet]:
@@ -95,14 +95,7 @@ def ports(*numbers: int) -> tuple[PortSpec, ...]:
 
 
 def corpus() -> list[Path]:
-    return sorted(CORPUS.glob("*.yaml"))
-
-
-@pytest.fixture
-def shared_dir() -> Path:
-    if not CORPUS.is_dir():
-        pytest.skip("../shared (corpus and upstream schemas) is not present beside this checkout")
-    return SHARED
+    return corpus_files("istio")
 
 
 EXPECTED_LOSSES = {
@@ -116,7 +109,7 @@ EXPECTED_LOSSES = {
 
 
 @pytest.mark.parametrize("path", corpus(), ids=lambda p: p.name)
-def test_corpus_reads(path: Path, shared_dir: Path) -> None:
+def test_corpus_reads(path: Path) -> None:
     docs = parse_text(path.read_text(), path.name)
     result = ISTIO.to_canonical(docs)
     assert len(result.value.policies) == sum(ISTIO.accepts(d) for d in docs) == 1
@@ -135,7 +128,7 @@ def test_corpus_reads(path: Path, shared_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("path", corpus(), ids=lambda p: p.name)
-def test_corpus_is_valid_per_upstream_crd(path: Path, shared_dir: Path) -> None:
+def test_corpus_is_valid_per_upstream_crd(path: Path) -> None:
     import jsonschema
 
     crd = yaml.safe_load(CRD.read_text())
@@ -145,7 +138,7 @@ def test_corpus_is_valid_per_upstream_crd(path: Path, shared_dir: Path) -> None:
             assert not [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(doc.data)]
 
 
-def test_packaged_schema_is_the_upstream_crd(shared_dir: Path) -> None:
+def test_packaged_schema_is_the_upstream_crd() -> None:
     crd = yaml.safe_load(CRD.read_text())
     packaged = json.loads(
         (
@@ -157,7 +150,7 @@ def test_packaged_schema_is_the_upstream_crd(shared_dir: Path) -> None:
         assert version["schema"]["openAPIV3Schema"] == packaged
 
 
-def test_corpus_mappings(shared_dir: Path) -> None:
+def test_corpus_mappings() -> None:
     def load(name: str) -> Policy:
         (policy,) = ISTIO.to_canonical(parse_text((CORPUS / name).read_text(), name)).value.policies
         return policy

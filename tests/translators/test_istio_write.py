@@ -56,6 +56,7 @@ from polyfence.semantics.profile import DEFAULT_PROFILE, EvaluationProfile
 from polyfence.semantics.synthesis import synthesise
 from polyfence.translation import RenderOptions, Translation
 from polyfence.translators.istio_writer import _regex_path, render
+from tests.conftest import DATA, corpus_files
 from tests.strategies import k8s_policy_lists
 from tests.strategies_istio import istio_policy_lists, k8s_ingress_lists, mesh_inventories
 
@@ -136,10 +137,8 @@ PROFILE = DEFAULT_PROFILE
 
 @functools.cache
 def crd_validator() -> jsonschema.protocols.Validator:
-    from tests.conftest import SHARED
-
     crd = yaml.safe_load(
-        (SHARED / "upstream-schemas/istio/authorizationpolicies.security.istio.io.yaml").read_text()
+        (DATA / "upstream-schemas/istio/authorizationpolicies.security.istio.io.yaml").read_text()
     )
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
     return jsonschema.Draft7Validator(version["schema"]["openAPIV3Schema"])
@@ -147,11 +146,7 @@ def crd_validator() -> jsonschema.protocols.Validator:
 
 def crd_errors(docs: list[dict[str, Any]]) -> list[str]:
     """Schema errors, plus the CRD's CEL rules that jsonschema does not run."""
-    from tests.conftest import SHARED
-
-    errors: list[str] = []
-    if (SHARED / "upstream-schemas").is_dir():
-        errors += [e.message for doc in docs for e in crd_validator().iter_errors(doc)]
+    errors = [e.message for doc in docs for e in crd_validator().iter_errors(doc)]
     for doc in docs:
         labels = doc["spec"].get("selector", {}).get("matchLabels", {})
         errors += [f"wildcard label {k}={v}" for k, v in labels.items() if "*" in k + v]
@@ -977,12 +972,6 @@ def test_selector_with_principal_and_pods_is_dropped() -> None:
 # -- corpus -----------------------------------------------------------------------------------
 
 
-def corpus(kind: str) -> list[Path]:
-    from tests.conftest import SHARED
-
-    return sorted((SHARED / "corpus" / kind).glob("*.yaml"))
-
-
 def meshed(inv: Inventory) -> Inventory:
     """Every pod in the mesh, each label set with a service account of its own."""
     import dataclasses
@@ -998,8 +987,8 @@ def meshed(inv: Inventory) -> Inventory:
     return build_inventory(inv.namespaces, pods, inv.services)
 
 
-@pytest.mark.parametrize("path", corpus("k8s"), ids=lambda p: p.name)
-def test_k8s_corpus_to_istio(path: Path, shared: Path) -> None:
+@pytest.mark.parametrize("path", corpus_files("k8s"), ids=lambda p: p.name)
+def test_k8s_corpus_to_istio(path: Path) -> None:
     bundle = api.load([str(path)])
     plain = write(bundle.policies, None)
     assert all(x.source is not None or x.feature is Feature.TIER for x in plain.report.losses)
@@ -1008,8 +997,8 @@ def test_k8s_corpus_to_istio(path: Path, shared: Path) -> None:
     judged(bundle.policies, out, inv)
 
 
-@pytest.mark.parametrize("path", corpus("istio"), ids=lambda p: p.name)
-def test_istio_corpus_round_trips_through_the_writer(path: Path, shared: Path) -> None:
+@pytest.mark.parametrize("path", corpus_files("istio"), ids=lambda p: p.name)
+def test_istio_corpus_round_trips_through_the_writer(path: Path) -> None:
     bundle = api.load([str(path)])
     out = write(bundle.policies, None)
     assert not [x for x in out.report.losses if x.effect is not Effect.NONE]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from polyfence.semantics.compare import Relation, compare
 from polyfence.semantics.intervals import IntervalSet
 from polyfence.translation import RenderOptions
 from polyfence.translators.kubernetes import KubernetesTranslator, lint
+from tests.conftest import DATA, corpus_files
 from tests.strategies import general_sets, inventories, k8s_fragment_sets, k8s_policy_lists
 
 K8S = KubernetesTranslator()
@@ -40,9 +42,10 @@ def docs_of(items: list[dict[str, Any]]) -> list[Document]:
     return [Document(d, SourceRef("gen", i)) for i, d in enumerate(items)]
 
 
-def k8s_validator(shared: Path) -> jsonschema.protocols.Validator:
+@functools.cache
+def k8s_validator() -> jsonschema.protocols.Validator:
     schema = json.loads(
-        (shared / "upstream-schemas/k8s/networkpolicy-definitions-v1.36.0.json").read_text()
+        (DATA / "upstream-schemas/k8s/networkpolicy-definitions-v1.36.0.json").read_text()
     )
     root = {
         "$schema": schema["$schema"],
@@ -316,18 +319,12 @@ def test_widening_conversion_is_refused_by_default() -> None:
 # corpus ------------------------------------------------------------------------------------
 
 
-def corpus_files() -> list[Path]:
-    from tests.conftest import SHARED
-
-    return sorted((SHARED / "corpus" / "k8s").glob("*.yaml"))
-
-
-@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name)
-def test_corpus_roundtrip_exact_valid_equivalent(path: Path, shared: Path) -> None:
+@pytest.mark.parametrize("path", corpus_files("k8s"), ids=lambda p: p.name)
+def test_corpus_roundtrip_exact_valid_equivalent(path: Path) -> None:
     bundle = api.load([str(path)])
     assert len(bundle.policies) >= 1
     result = api.convert(bundle, "kubernetes", exact=True)
-    validator = k8s_validator(shared)
+    validator = k8s_validator()
     for doc in result.documents:
         errors = [e.message for e in validator.iter_errors(doc)]
         assert not errors, errors

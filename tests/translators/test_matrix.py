@@ -13,6 +13,7 @@ from polyfence.errors import InputError
 from polyfence.fidelity import Feature
 from polyfence.inventory import Inventory
 from polyfence.model.policy import PolicySet
+from tests.conftest import corpus_files
 from tests.strategies import general_sets, inventories
 
 TARGETS = ("kubernetes", "calico", "cilium", "istio", "canonical")
@@ -25,17 +26,11 @@ INTENDED_ERRORS = {  # precise input errors, tested where they are explained
 
 
 def corpus() -> list[Path]:
-    from tests.conftest import SHARED
-
-    return [
-        p
-        for kind in ("k8s", "calico", "cilium", "istio")
-        for p in sorted((SHARED / "corpus" / kind).glob("*.yaml"))
-    ]
+    return [p for kind in ("k8s", "calico", "cilium", "istio") for p in corpus_files(kind)]
 
 
 @pytest.mark.parametrize("path", corpus(), ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_every_format(path: Path, shared: Path) -> None:
+def test_every_format(path: Path) -> None:
     if path.name in INTENDED_ERRORS:
         with pytest.raises(InputError):
             api.load([str(path)])
