@@ -72,6 +72,9 @@ def _ns_key(key: str) -> str:
     return POD_NS_KEY if key == NAMESPACE_NAME_LABEL else NS_LABELS + key
 
 
+_ICMP_FIELDS_PER_RULE = 40  # the CRD's maxItems for icmps[].fields
+
+
 class _Writer:
     def __init__(self, ps: PolicySet, options: RenderOptions) -> None:
         self.flat = deny_wins(ps, _expressible)
@@ -270,8 +273,10 @@ class _Writer:
                 )
 
     def icmp_fields(self, proto: int, encoded: IntervalSet, rule: Rule) -> list[dict[str, Any]]:
+        """ICMP types as few ICMPRules as the CRD allows (40 fields each): Cilium has no form
+        for "every type", so a whole family is 256 types in 7 rules, not 256 rules."""
         family = "IPv6" if proto == Protocol.ICMPV6 else "IPv4"
-        out = []
+        fields = []
         for icmp_type in range(256):
             block = IntervalSet.span(icmp_type * 256, icmp_type * 256 + 255)
             part = encoded & block
@@ -284,8 +289,9 @@ class _Writer:
                     "Cilium matches ICMP types, not codes; that type was dropped",
                 )
                 continue
-            out.append({"fields": [{"type": icmp_type, "family": family}]})
-        return out
+            fields.append({"type": icmp_type, "family": family})
+        step = _ICMP_FIELDS_PER_RULE
+        return [{"fields": fields[i : i + step]} for i in range(0, len(fields), step)]
 
     def l7(self, rule: Rule) -> dict[str, Any] | None:
         if rule.l7 is None:
