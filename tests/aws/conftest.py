@@ -1,16 +1,17 @@
 """AWS test fixtures: dummy credentials, and moto's server on 127.0.0.1 on a free port.
 
-The server is a real ``moto.server`` process (the closest thing to a remote endpoint), started
-once per session with a bounded readiness wait, reset before every test through
-``POST /moto-api/reset``, and terminated at the end. Tests that need it skip cleanly when
-moto is not installed; the Stubber tests do not need it.
+The server is a real moto server in its own process (the closest thing to a remote endpoint),
+started once per session, reset before every test through ``POST /moto-api/reset``, and
+stopped at the end. The server binds port 0 itself and reports the port it holds, so no other
+process can take the port between its choice and the bind. Tests that need it skip cleanly
+when moto is not installed; the Stubber tests do not need it.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import socket
+import selectors
 import subprocess
 import sys
 import time
@@ -63,10 +64,34 @@ def aws_env() -> Iterator[None]:
             os.environ[key] = value
 
 
-def _free_port() -> int:
-    with socket.socket() as s:  # tiny race between close and the server's bind: acceptable
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# Run in the server process: bind port 0, print the port the listening socket holds, serve until
+# stdin closes (the fixture's teardown, or this test process dying).
+_SERVER = """
+import sys
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+def _reported_port(proc: subprocess.Popen[bytes], deadline: float) -> int | None:
+    """The port the server process prints once it listens; None if it exits or runs late."""
+    assert proc.stdout is not None
+    line = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while not line.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(remaining):
+                return None
+            chunk = os.read(proc.stdout.fileno(), 64)
+            if not chunk:
+                return None
+            line += chunk
+    return int(line)
 
 
 def _ready(url: str) -> bool:
@@ -83,30 +108,37 @@ def moto_endpoint(aws_env: None, tmp_path_factory: pytest.TempPathFactory) -> It
     if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
         pytest.skip("moto[server] is not installed")
     log = Path(tmp_path_factory.mktemp("moto")) / "server.log"
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
+            [sys.executable, "-c", _SERVER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=sink,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+    assert proc.stdin is not None and proc.stdout is not None
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
-        while not _ready(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
+        port = _reported_port(proc, deadline)
+        url = f"http://127.0.0.1:{port}"
+        # The socket already listens; this only waits (bounded) for the first answer.
+        while port is None or not _ready(url):
+            if port is None or proc.poll() is not None or time.monotonic() > deadline:
                 tail = log.read_text(errors="replace")[-2000:]
-                pytest.fail(f"moto server did not start on {url}:\n{tail}")
+                why = f"exit code {proc.returncode}" if proc.poll() is not None else "no answer"
+                pytest.fail(
+                    f"moto server did not start ({why}) within {STARTUP_SECONDS:.0f} s:\n{tail}"
+                )
             time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
+        proc.stdin.close()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+        proc.stdout.close()
 
 
 def reset(url: str) -> None:
