@@ -557,5 +557,5 @@ class AwsSecurityGroupTranslator:
     ) -> Translation[list[dict[str, Any]]]:
         from polyfence.translators.aws_sg_writer import write
 
-        docs, losses = write(policies, options)
-        return Translation(docs, FidelityReport("canonical", FORMAT, tuple(losses)))
+        docs, losses, origins = write(policies, options)
+        return Translation(docs, FidelityReport("canonical", FORMAT, tuple(losses)), origins)

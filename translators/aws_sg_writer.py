@@ -55,7 +55,7 @@ from polyfence.model.selectors import (
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet, IPSet
 from polyfence.semantics.matching import Matcher, Remote
 from polyfence.semantics.profile import DEFAULT_PROFILE
-from polyfence.translation import RenderOptions
+from polyfence.translation import RenderOptions, origins_of
 from polyfence.translators._aws_rules import (
     GROUPS_PER_INTERFACE,
     MANAGED_TAG,
@@ -111,6 +111,7 @@ class _Writer:
         self.losses: list[Loss] = []
         self.groups: dict[str, _Group] = {}
         self.bindings: list[_Binding] = []
+        self.made_by: dict[str, list[Policy]] = {}  # group name -> the policies it came from
         self.removable = {d: removable_denies(policies, d) for d in Direction}
         self.limit = int(options.extra.get("aws_rules_per_group", RULES_PER_GROUP))
         # per namespace: pod selectors of everything bound, and of what isolates each direction
@@ -453,12 +454,14 @@ class _Writer:
             group = self.groups.setdefault(
                 key, _Group(key, f"polyfence: {pol.id}", existing=key.startswith("sg-"))
             )
+            self.made_by.setdefault(key, []).append(pol)
             for direction in Direction:
                 self.direction(pol, direction, "", group)
             return
         for ns in self.namespaces(pol.subject, pol.source, f"cluster-wide policy {pol.id}"):
             name = _group_name(ns, pol.id.name)
             group = self.groups.setdefault(name, _Group(name, f"polyfence: {pol.id}"))
+            self.made_by.setdefault(name, []).append(pol)
             if not self.bind(
                 ns,
                 bind_pod(pol.subject.selector, ns),
@@ -552,8 +555,11 @@ class _Writer:
                 )
 
 
-def write(policies: PolicySet, options: RenderOptions) -> tuple[list[dict[str, Any]], list[Loss]]:
-    """The desired state (groups, then SGPs) for a policy set, with every loss."""
+def write(
+    policies: PolicySet, options: RenderOptions
+) -> tuple[list[dict[str, Any]], list[Loss], tuple[tuple[SourceRef, ...], ...]]:
+    """The desired state (groups, then SGPs) for a policy set, with every loss and each
+    document's sources (an SGP's are the policies of the groups it binds)."""
     writer = _Writer(policies, options)
     if {Layer.NETWORK, Layer.CLOUD} <= policies.layers():
         writer.loss(
@@ -583,6 +589,7 @@ def write(policies: PolicySet, options: RenderOptions) -> tuple[list[dict[str, A
             groups.append(item)
     writer.check_interfaces(parts)
     sgps: dict[tuple[str, str, str], dict[str, Any]] = {}
+    made_by: list[tuple[Any, tuple[Policy, ...]]] = []
     for b in writer.bindings:
         sgp_key = (b.namespace, repr(sorted(b.pods.items())), repr(b.service_accounts))
         doc = sgps.get(sgp_key)
@@ -605,9 +612,12 @@ def write(policies: PolicySet, options: RenderOptions) -> tuple[list[dict[str, A
             sgps[sgp_key] = doc
         ids = doc["spec"]["securityGroups"]["groupIds"]
         ids.extend(p for p in parts.get(b.group, [b.group]) if p not in ids)
+        made_by.append((doc, tuple(writer.made_by.get(b.group, ()))))
     docs: list[dict[str, Any]] = [{"SecurityGroups": groups}]
     if options.extra.get("aws_output") == "cloudformation":
         from polyfence.translators._aws_cfn_writer import template
 
         docs = [template(groups)]
-    return docs + list(sgps.values()), writer.losses
+    made_by.append((docs[0], tuple(p for ps in writer.made_by.values() for p in ps)))
+    out = docs + list(sgps.values())
+    return out, writer.losses, origins_of(out, made_by)

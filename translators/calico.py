@@ -572,5 +572,5 @@ class CalicoTranslator:
     ) -> Translation[list[dict[str, Any]]]:
         from polyfence.translators.calico_writer import write
 
-        docs, losses = write(policies, options)
-        return Translation(docs, FidelityReport("canonical", FORMAT, tuple(losses)))
+        docs, losses, origins = write(policies, options)
+        return Translation(docs, FidelityReport("canonical", FORMAT, tuple(losses)), origins)

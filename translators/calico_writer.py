@@ -37,7 +37,7 @@ from polyfence.model.ports import (
 from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import All, Eq, In, Selector, and_
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet
-from polyfence.translation import RenderOptions
+from polyfence.translation import RenderOptions, origins_of
 from polyfence.translators._common import matching_less, safe_name
 from polyfence.translators.calico import (
     CALICO_NAME,
@@ -423,15 +423,22 @@ def _set_doc(net_set: NetworkSet) -> dict[str, Any]:
     }
 
 
-def write(ps: PolicySet, options: RenderOptions) -> tuple[list[dict[str, Any]], list[Loss]]:
-    """Tiers in use (except the built-in default), network sets, then policies."""
+def write(
+    ps: PolicySet, options: RenderOptions
+) -> tuple[list[dict[str, Any]], list[Loss], tuple[tuple[SourceRef, ...], ...]]:
+    """Tiers in use (except the built-in default), network sets, then policies; with every
+    loss and each document's sources (a tier's are its policies')."""
     writer = _Writer(ps, options)
     used = {p.tier for p in ps}
     # Only tiers the input defined: an undefined tier is the cluster's, not ours to create.
     docs = [_tier_doc(t) for t in ps.tiers if t.name in used and t.name != DEFAULT_TIER]
+    made_by: list[tuple[Any, tuple[Policy, ...]]] = [
+        (doc, tuple(p for p in ps if p.tier == doc["metadata"]["name"])) for doc in docs
+    ]
     docs += [_set_doc(s) for s in ps.network_sets]
     for pol in ps:
         doc = writer.policy(pol)
         if doc is not None:
             docs.append(doc)
-    return docs, writer.losses
+            made_by.append((doc, (pol,)))
+    return docs, writer.losses, origins_of(docs, made_by)

@@ -72,4 +72,7 @@ class CanonicalTranslator:
         self, policies: PolicySet, options: RenderOptions = _DEFAULT_OPTIONS
     ) -> Translation[list[dict[str, Any]]]:
         """One document holding the whole set; ``options`` are irrelevant (nothing to expand)."""
-        return Translation([policy_set_to_dict(policies)], FidelityReport(FORMAT, FORMAT))
+        sources = tuple(dict.fromkeys(p.source for p in policies if p.source is not None))
+        return Translation(
+            [policy_set_to_dict(policies)], FidelityReport(FORMAT, FORMAT), (sources,)
+        )

@@ -564,8 +564,8 @@ class CiliumTranslator:
     ) -> Translation[list[dict[str, Any]]]:
         from polyfence.translators.cilium_writer import write
 
-        docs, losses = write(policies, options)
-        return Translation(docs, FidelityReport("canonical", FORMAT, tuple(losses)))
+        docs, losses, origins = write(policies, options)
+        return Translation(docs, FidelityReport("canonical", FORMAT, tuple(losses)), origins)
 
 
 def _schema_message(err: jsonschema.ValidationError, kind: str | None) -> str:

@@ -33,7 +33,7 @@ from polyfence.model.selectors import (
 from polyfence.semantics.intervals import IntervalSet
 from polyfence.semantics.matching import Matcher
 from polyfence.semantics.profile import DEFAULT_PROFILE
-from polyfence.translation import RenderOptions
+from polyfence.translation import RenderOptions, origins_of
 from polyfence.translators._common import (
     bind_pod,
     cidr_blocks,
@@ -617,9 +617,14 @@ def _regex(kind: str, value: str) -> str:
     return escaped + "$" if kind == "exact" else escaped + ".*"
 
 
-def write(ps: PolicySet, options: RenderOptions) -> tuple[list[dict[str, Any]], list[Loss]]:
+def write(
+    ps: PolicySet, options: RenderOptions
+) -> tuple[list[dict[str, Any]], list[Loss], tuple[tuple[SourceRef, ...], ...]]:
+    """Cilium policies, with every loss and each document's sources (a merged document has
+    the sources of every policy merged into it)."""
     writer = _Writer(ps, options)
     docs: list[dict[str, Any]] = []
+    made_by: list[tuple[Any, tuple[Policy, ...]]] = []
     merged: dict[tuple[str | None, str], dict[str, Any]] = {}
     for pol in writer.ps:
         for doc in writer.documents(pol):
@@ -634,6 +639,7 @@ def write(ps: PolicySet, options: RenderOptions) -> tuple[list[dict[str, Any]], 
                     "enableDefaultDeny"
                 )
                 if same_subject and same_default:
+                    made_by.append((existing, (pol,)))
                     for field, value in doc["spec"].items():
                         if field != "endpointSelector" and field not in existing["spec"]:
                             existing["spec"][field] = value
@@ -646,4 +652,5 @@ def write(ps: PolicySet, options: RenderOptions) -> tuple[list[dict[str, Any]], 
                 doc["metadata"]["name"] = f"{key[1]}-{len(merged)}"
             merged[(doc["metadata"].get("namespace"), doc["metadata"]["name"])] = doc
             docs.append(doc)
-    return docs, writer.losses
+            made_by.append((doc, (pol,)))
+    return docs, writer.losses, origins_of(docs, made_by)

@@ -75,7 +75,7 @@ from polyfence.model.selectors import (
 from polyfence.semantics.intervals import IntervalSet, IPSet
 from polyfence.semantics.matching import Matcher, Remote
 from polyfence.semantics.profile import DEFAULT_PROFILE
-from polyfence.translation import RenderOptions, Translation
+from polyfence.translation import RenderOptions, Translation, origins_of
 from polyfence.translators._common import bind_pod, local_pods, pod_terms, safe_name
 from polyfence.translators._flatten import may_overlap, overlapping_tiers, removable_denies
 
@@ -1333,7 +1333,8 @@ def render(policies: PolicySet, options: RenderOptions) -> Translation[list[dict
     """AuthorizationPolicies for a policy set, with every loss; names unique per namespace."""
     writer = _Writer(policies, options)
     _set_losses(policies, writer)
-    docs = [doc for pol in policies for doc in writer.documents(pol)]
+    made_by = [(doc, (pol,)) for pol in policies for doc in writer.documents(pol)]
+    docs = [doc for doc, _ in made_by]
     seen: dict[tuple[str, str], int] = {}
     for doc in docs:
         key = (doc["metadata"]["namespace"], doc["metadata"]["name"])
@@ -1341,4 +1342,4 @@ def render(policies: PolicySet, options: RenderOptions) -> Translation[list[dict
         if seen[key] > 1:
             doc["metadata"]["name"] = f"{key[1][:245]}-{seen[key]}"
     losses = tuple(dict.fromkeys(writer.losses))
-    return Translation(docs, FidelityReport("canonical", FORMAT, losses))
+    return Translation(docs, FidelityReport("canonical", FORMAT, losses), origins_of(docs, made_by))

@@ -404,5 +404,5 @@ class KubernetesTranslator:
     ) -> Translation[list[dict[str, Any]]]:
         from polyfence.translators.kubernetes_writer import write
 
-        docs, losses = write(policies, options)
-        return Translation(docs, FidelityReport("canonical", FORMAT, tuple(losses)))
+        docs, losses, origins = write(policies, options)
+        return Translation(docs, FidelityReport("canonical", FORMAT, tuple(losses)), origins)

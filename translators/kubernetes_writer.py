@@ -37,7 +37,7 @@ from polyfence.model.selectors import (
 from polyfence.semantics.intervals import IntervalSet
 from polyfence.semantics.matching import Matcher, Remote
 from polyfence.semantics.profile import DEFAULT_PROFILE
-from polyfence.translation import RenderOptions
+from polyfence.translation import RenderOptions, origins_of
 from polyfence.translators._common import bind_pod, cidr_blocks, local_pods, pod_terms, safe_name
 from polyfence.translators._flatten import overlapping_tiers, removable_denies
 
@@ -627,15 +627,19 @@ def _tier_losses(ps: PolicySet, writer: _Writer) -> None:
             )
 
 
-def write(policies: PolicySet, options: RenderOptions) -> tuple[list[dict[str, Any]], list[Loss]]:
-    """NetworkPolicies for a policy set, with every loss; names made unique per namespace."""
+def write(
+    policies: PolicySet, options: RenderOptions
+) -> tuple[list[dict[str, Any]], list[Loss], tuple[tuple[SourceRef, ...], ...]]:
+    """NetworkPolicies for a policy set, with every loss and each document's sources; names
+    made unique per namespace."""
     writer = _Writer(options, policies)
     _tier_losses(policies, writer)
-    docs = [doc for pol in policies for doc in writer.policy(pol)]
+    made_by = [(doc, (pol,)) for pol in policies for doc in writer.policy(pol)]
+    docs = [doc for doc, _ in made_by]
     seen: dict[tuple[str, str], int] = {}
     for doc in docs:
         key = (doc["metadata"]["namespace"], doc["metadata"]["name"])
         seen[key] = seen.get(key, 0) + 1
         if seen[key] > 1:
             doc["metadata"]["name"] = f"{key[1]}-{seen[key]}"
-    return docs, writer.losses
+    return docs, writer.losses, origins_of(docs, made_by)

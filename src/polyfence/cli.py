@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from functools import wraps
@@ -28,7 +29,8 @@ from polyfence.errors import (
     UsageError,
 )
 from polyfence.fidelity import FidelityReport
-from polyfence.io.files import dump, load_documents, write_atomic
+from polyfence.io import output as out
+from polyfence.io.files import dump, load_documents
 from polyfence.model.provenance import SourceRef
 from polyfence.semantics.profile import PROFILES
 
@@ -96,6 +98,59 @@ _profile_option = click.option(
 )
 
 
+_CONNECTIVITY_FORMATS = ("text", "json", "csv", "dot")
+
+
+def _output_option(metavar: str = "FILE", what: str = "the output") -> Callable[[F], F]:
+    """``-o/--output``, the same on every verb (README "Outputs (-o)")."""
+    return click.option(
+        "-o",
+        "--output",
+        metavar=metavar,
+        help=f"Write {what} here instead of standard output (- is standard output; "
+        "an existing file keeps its mode, devices and FIFOs are written into).",
+    )
+
+
+def _format_option(
+    choices: Sequence[str],
+    default: str | None,
+    dest: str = "output_format",
+    *,
+    by_suffix: bool = True,
+) -> Callable[[F], F]:
+    """``--output-format`` (documented) and ``--format`` (its synonym) are one option on every
+    verb; on verbs with ``-o`` (``by_suffix``) its suffix decides when the option is not given
+    (``-o out.json`` is JSON), then ``default``."""
+    if not by_suffix:
+        return click.option(
+            "--output-format",
+            "--format",
+            dest,
+            type=click.Choice(list(choices)),
+            default=default,
+            show_default=True,
+            help="Output format (--format is the same option).",
+        )
+    fallback = f", else {default}" if default else ""
+    return click.option(
+        "--output-format",
+        "--format",
+        dest,
+        type=click.Choice(list(choices)),
+        default=None,
+        help=f"Output format (default: from -o's suffix{fallback}; --format is the same option).",
+    )
+
+
+def _emit(text: str, output: str | None) -> None:
+    """Standard output, or ``-o`` through ``polyfence.io.output.write_file``."""
+    if output:
+        out.write_file(output, text)
+    else:
+        click.echo(text, nl=False)
+
+
 def _inventory(paths: Sequence[str]) -> Any:
     if not paths:
         return None
@@ -147,10 +202,14 @@ def cli() -> None:
     "-o",
     "--output",
     metavar="FILE|DIR",
-    help="Write here (a directory gets one file per document).",
+    help="Write here (- is standard output). An existing directory, or a path ending in /, "
+    "gets one file per document: <namespace>/<Kind>-<name>, _cluster/<Kind>-<name>.",
 )
+@_format_option(("yaml", "json"), "yaml")
 @click.option(
-    "--output-format", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True
+    "--prune",
+    is_flag=True,
+    help="With -o DIR: remove the files in DIR this run did not write (default: name them).",
 )
 @click.option(
     "--report", "report_path", metavar="FILE.json", help="Write the fidelity report as JSON."
@@ -168,7 +227,8 @@ def convert(
     allow_widening: bool,
     exact: bool,
     output: str | None,
-    output_format: str,
+    output_format: str | None,
+    prune: bool,
     report_path: str | None,
     no_verify: bool,
     profile_name: str,
@@ -177,6 +237,13 @@ def convert(
     from polyfence import translators
 
     translators.canonical_name(to_format)
+    to_dir = bool(output) and output != out.STDOUT and _is_dir_output(output or "")
+    if prune and not to_dir:
+        raise UsageError("--prune needs -o DIR (an existing directory or a path ending in /)")
+    fmt = out.format_for(None if to_dir else output, output_format, ("yaml", "json"), "yaml")
+    out.check_outputs(
+        [*paths, *inventory], ("-o", output, to_dir), ("--report", report_path, False)
+    )
     bundle = api.load(paths, from_format=from_format)
     inv = _inventory(inventory)
     try:
@@ -191,24 +258,62 @@ def convert(
         )
     except LossyTranslationError as exc:
         if report_path:
-            write_atomic(report_path, json.dumps(exc.report.to_dict(), indent=2) + "\n")
+            out.write_file(report_path, json.dumps(exc.report.to_dict(), indent=2) + "\n")
         raise
     if report_path:
-        write_atomic(report_path, json.dumps(result.report.to_dict(), indent=2) + "\n")
-    if output and (Path(output).is_dir() or output.endswith("/")):
-        suffix = ".json" if output_format == "json" else ".yaml"
-        for i, doc in enumerate(result.documents):
-            meta = doc.get("metadata") or {}
-            stem = "-".join(
-                str(x) for x in (meta.get("namespace"), meta.get("name") or f"doc{i}") if x
-            )
-            write_atomic(Path(output) / f"{stem}{suffix}", dump([doc], output_format))
-    elif output:
-        write_atomic(output, dump(result.documents, output_format))
+        out.write_file(report_path, json.dumps(result.report.to_dict(), indent=2) + "\n")
+    if to_dir and output:
+        _write_directory(output, result, fmt, prune)
     else:
-        click.echo(dump(result.documents, output_format), nl=False)
+        _emit(dump(result.documents, fmt), output)
     counts = f"{len(bundle.policies)} policies in, {len(result.documents)} documents out, "
     _print_report(result.report, sys.stderr, counts)
+
+
+def _is_dir_output(output: str) -> bool:
+    return Path(output).is_dir() or output.endswith(("/", os.sep))
+
+
+def _write_directory(directory: str, result: api.ConversionResult, fmt: str, prune: bool) -> None:
+    """One file per document, each annotated with its sources; shared names and files this
+    run did not write are named on stderr (``--prune`` removes the latter)."""
+    docs = [
+        out.with_provenance(doc, [str(ref) for ref in dict.fromkeys(refs)])
+        for doc, refs in zip(result.documents, _origins(result), strict=True)
+    ]
+    tree = out.write_documents(directory, docs, fmt, prune=prune)
+    for name, indices in tree.shared:
+        sources = "; ".join(
+            f"{_identity(docs[i])} from {', '.join(map(str, _origins(result)[i])) or 'the input'}"
+            for i in indices
+        )
+        _err(
+            f"warning: {len(indices)} documents have the same kind, namespace and name, "
+            f"written together to {directory.rstrip('/')}/{name} (only the last would survive "
+            f"kubectl apply): {sources}"
+        )
+    stale = tree.result.stale
+    if stale:
+        shown = ", ".join(stale[:10]) + (f", … ({len(stale) - 10} more)" if len(stale) > 10 else "")
+        files = f"{len(stale)} file{'s' if len(stale) > 1 else ''} in {directory}"
+        if prune:
+            _err(f"removed {files} not written by this run: {shown}")
+        else:
+            were = "were" if len(stale) > 1 else "was"
+            _err(f"warning: {files} {were} not written by this run: {shown} (--prune removes them)")
+
+
+def _origins(result: api.ConversionResult) -> list[tuple[SourceRef, ...]]:
+    """The sources of each output document (none known: an empty tuple)."""
+    known = list(result.origins)
+    return known + [()] * (len(result.documents) - len(known))
+
+
+def _identity(doc: Any) -> str:
+    meta = doc.get("metadata") if isinstance(doc, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
+    scope = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{doc.get('kind', 'document')} {scope}{meta.get('name', '')}"
 
 
 @cli.command()
@@ -262,9 +367,7 @@ def explain(
 @click.argument("a")
 @click.argument("b")
 @click.option("--inventory", "inventory", multiple=True, metavar="PATH")
-@click.option(
-    "--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@_format_option(("text", "json"), "text", by_suffix=False)
 @_profile_option
 @_handle
 def compare(
@@ -292,23 +395,20 @@ def compare(
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--inventory", "inventory", multiple=True, metavar="PATH")
-@click.option(
-    "--output-format",
-    type=click.Choice(["text", "json", "csv", "dot"]),
-    default="text",
-    show_default=True,
-)
-@click.option("-o", "--output", metavar="FILE")
+@_format_option(_CONNECTIVITY_FORMATS, "text")
+@_output_option()
 @_profile_option
 @_handle
 def connectivity(
     paths: tuple[str, ...],
     inventory: tuple[str, ...],
-    output_format: str,
+    output_format: str | None,
     output: str | None,
     profile_name: str,
 ) -> None:
     """Every allowed connection between endpoints (and external address blocks)."""
+    output_format = out.format_for(output, output_format, _CONNECTIVITY_FORMATS, "text")
+    out.check_outputs([*paths, *inventory], ("-o", output, False))
     conn = api.connectivity(
         api.load(paths), inventory=_inventory(inventory), profile=PROFILES[profile_name]
     )
@@ -342,10 +442,7 @@ def connectivity(
                 "all traffic" if everything else ", ".join(f"{p} {v}" for p, v in a.items() if v)
             )
             buf.write(f"{s} -> {d}: {shown}\n")
-    if output:
-        write_atomic(output, buf.getvalue())
-    else:
-        click.echo(buf.getvalue(), nl=False)
+    _emit(buf.getvalue(), output)
 
 
 @cli.command()
@@ -378,11 +475,7 @@ _REPORT_FORMATS = ("html", "md", "json", "sarif", "junit", "csv")
 
 
 def _emit_report(report: Any, fmt: str, output: str | None) -> None:
-    text = report.render(fmt)
-    if output:
-        write_atomic(output, text)
-    else:
-        click.echo(text, nl=False)
+    _emit(report.render(fmt), output)
 
 
 def _gate(report: Any, fail_on: str | None, quiet: bool) -> None:
@@ -416,10 +509,8 @@ def _gate(report: Any, fail_on: str | None, quiet: bool) -> None:
 )
 @click.option("--config", "config", metavar="FILE", help="Audit config: zones, flows, waivers …")
 @click.option("--inventory", "inventory", multiple=True, metavar="PATH")
-@click.option(
-    "--format", "fmt", type=click.Choice(_REPORT_FORMATS), default="md", show_default=True
-)
-@click.option("-o", "--output", metavar="FILE", help="Write the report here (atomically).")
+@_format_option(_REPORT_FORMATS, "md", "fmt")
+@_output_option(what="the report")
 @click.option(
     "--fail-on",
     type=click.Choice(_SEVERITIES),
@@ -460,7 +551,7 @@ def audit(
     frameworks: str | None,
     config: str | None,
     inventory: tuple[str, ...],
-    fmt: str,
+    fmt: str | None,
     output: str | None,
     fail_on: str | None,
     quiet: bool,
@@ -486,6 +577,12 @@ def audit(
             raise UsageError(f"{', '.join(given)} need{'s' if len(given) == 1 else ''} --live")
         if not paths:
             raise UsageError("nothing to audit: give snapshot PATHs, --live, or both")
+    fmt = out.format_for(output, fmt, _REPORT_FORMATS, "md")
+    out.check_outputs(
+        [*paths, *inventory, *(p for p in (config, kubeconfig) if p)],
+        ("-o", output, False),
+        ("--save-snapshot", save_snapshot, False),
+    )
     ids = frameworks.split(",") if frameworks else None
     source: Any = paths
     inputs: list[str] | None = None
@@ -529,19 +626,26 @@ def audit(
         if bar is not None:
             bar.stop()
     if save_snapshot and read is not None:
-        write_atomic(save_snapshot, read.snapshot_text())
+        out.write_file(save_snapshot, read.snapshot_text())
     _emit_report(report, fmt, output)
     _gate(report, fail_on, quiet)
 
 
 @cli.command()
 @click.argument("report_path", metavar="REPORT.json")
-@click.option("--format", "fmt", type=click.Choice(_REPORT_FORMATS), required=True)
-@click.option("-o", "--output", metavar="FILE")
+@_format_option(_REPORT_FORMATS, None, "fmt")
+@_output_option(what="the report")
 @click.option("--fail-on", type=click.Choice(_SEVERITIES))
 @_handle
-def report(report_path: str, fmt: str, output: str | None, fail_on: str | None) -> None:
-    """Re-render a saved JSON report in another format."""
+def report(report_path: str, fmt: str | None, output: str | None, fail_on: str | None) -> None:
+    """Re-render a saved JSON report in another format (--output-format, or -o's suffix)."""
+    chosen = out.format_for(output, fmt, _REPORT_FORMATS, "")
+    if not chosen:
+        raise UsageError(
+            f"say which format: --output-format {'|'.join(_REPORT_FORMATS)} "
+            "(or -o FILE with one of their suffixes)"
+        )
+    out.check_outputs([report_path], ("-o", output, False))
     from polyfence.compliance.audit import Report, validate_report
 
     docs = load_documents([report_path])
@@ -550,7 +654,7 @@ def report(report_path: str, fmt: str, output: str | None, fail_on: str | None) 
     data = docs[0].data
     validate_report(data, docs[0].source)
     saved = Report(data)
-    _emit_report(saved, fmt, output)
+    _emit_report(saved, chosen, output)
     _gate(saved, fail_on, quiet=True)
 
 

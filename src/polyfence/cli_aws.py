@@ -25,7 +25,8 @@ from polyfence.aws_plan import (
     parse_desired,
 )
 from polyfence.errors import ConfigError, InputError, PolyfenceError
-from polyfence.io.files import read_documents, write_atomic
+from polyfence.io import output as out
+from polyfence.io.files import read_documents
 
 EXIT_USAGE = 2
 EXIT_INPUT = 3
@@ -78,7 +79,19 @@ def _aws_options(func: F) -> F:
                 "--region", metavar="R", help="AWS region (default: AWS_REGION, profile)."
             ),
             click.option(
-                "--profile", metavar="P", help="AWS named profile (default: AWS_PROFILE)."
+                "--aws-profile",
+                "profile",
+                metavar="P",
+                help="AWS named profile (default: AWS_PROFILE).",
+            ),
+            click.option(
+                "--profile",
+                "deprecated_profile",
+                metavar="P",
+                hidden=True,
+                expose_value=False,
+                callback=_deprecated_profile,
+                help="Deprecated spelling of --aws-profile.",
             ),
             click.option(
                 "--endpoint-url", metavar="URL", help="EC2 endpoint (e.g. a local test server)."
@@ -87,6 +100,19 @@ def _aws_options(func: F) -> F:
     ):
         func = option(func)
     return func
+
+
+def _deprecated_profile(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """``--profile`` on aws verbs still works (as ``--aws-profile``, which wins when both are
+    given), but it names the evaluation profile on every other verb."""
+    if value is not None:
+        _err(
+            "warning: --profile on aws verbs is deprecated, use --aws-profile "
+            "(--profile is the evaluation profile on the other verbs)"
+        )
+        if ctx.params.get("profile") is None:
+            ctx.params["profile"] = value
+    return value
 
 
 def _client(region: str | None, profile: str | None, endpoint_url: str | None) -> Any:
@@ -134,7 +160,13 @@ def aws() -> None:
     callback=_tag,
     help="Only groups with this tag (keys AND, values of one key OR).",
 )
-@click.option("-o", "--output", metavar="FILE", help="Write here (atomically) instead of stdout.")
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE",
+    help="Write here instead of standard output (- is standard output; an existing file keeps "
+    "its mode, devices and FIFOs are written into).",
+)
 @_aws_options
 @_handle
 def pull(
@@ -149,10 +181,11 @@ def pull(
     """Write the account's security groups as JSON, as describe-security-groups prints them."""
     from polyfence.io import aws as aws_io
 
+    out.check_outputs([], ("-o", output, False))
     data = aws_io.pull(_client(region, profile, endpoint_url), vpc_ids, group_ids, tags)
     text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
     if output:
-        write_atomic(output, text)
+        out.write_file(output, text)
         _err(f"wrote {len(data['SecurityGroups'])} security groups to {output}")
     else:
         click.echo(text, nl=False)
@@ -184,7 +217,7 @@ def _write_bindings(
     if missing:
         why = "not created" if applied else "not created yet (dry run)"
         _err(f"groups {', '.join(missing)} are {why}: their names were left in {path}")
-    write_atomic(path, dump(manifests, "yaml"))
+    out.write_file(path, dump(manifests, "yaml"))
     _err(f"wrote {len(manifests)} SecurityGroupPolicy manifests with group ids to {path}")
 
 
@@ -202,7 +235,13 @@ _vpc_option = click.option(
     help="VPC of desired groups that do not name one (default VPC otherwise).",
 )
 _format_option = click.option(
-    "--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--output-format",
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format (--format is the same option).",
 )
 
 
@@ -261,6 +300,7 @@ def apply(
     """
     from polyfence.io import aws as aws_io
 
+    out.check_outputs([desired], ("--bindings-out", bindings_out, False))
     state = _desired(desired, vpc_id)
     client = _client(region, profile, endpoint_url)
     result = aws_io.plan(client, state)

@@ -53,3 +53,15 @@ class UsageError(PolyfenceError):
 
 class ConfigError(PolyfenceError):
     """A bad option or evaluation-profile value."""
+
+
+class OutputError(PolyfenceError):
+    """An output that cannot be written (a directory, a path under a file, no permission …).
+
+    The CLI prints it as one line naming the path and the operating system's reason, exit 3.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: cannot write: {reason}")

@@ -20,15 +20,33 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from polyfence.fidelity import FidelityReport
 from polyfence.inventory import Inventory
 from polyfence.model.document import Document
-from polyfence.model.policy import PolicySet
+from polyfence.model.policy import Policy, PolicySet
+from polyfence.model.provenance import SourceRef
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class Translation(Generic[T]):
+    """A translation's result and fidelity report. Writers also give ``origins``: for each
+    output document, the sources of the policies it was made from (directory outputs annotate
+    documents with them); a document no policy made (a Calico Tier) has none."""
+
     value: T
     report: FidelityReport
+    origins: tuple[tuple[SourceRef, ...], ...] = ()
+
+
+def origins_of(
+    docs: Sequence[Any], made_by: Sequence[tuple[Any, Sequence[Policy]]]
+) -> tuple[tuple[SourceRef, ...], ...]:
+    """Per document in ``docs``, the sources of the policies that made it: ``made_by`` pairs a
+    document (matched by identity: writers may rename or merge after rendering) with them."""
+    by_doc: dict[int, list[SourceRef]] = {}
+    for doc, policies in made_by:
+        refs = by_doc.setdefault(id(doc), [])
+        refs.extend(p.source for p in policies if p.source is not None and p.source not in refs)
+    return tuple(tuple(by_doc.get(id(doc), ())) for doc in docs)
 
 
 @dataclass(frozen=True, slots=True)

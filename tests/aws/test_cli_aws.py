@@ -221,7 +221,7 @@ def test_help_documents_exit_codes() -> None:
     assert "5 AWS API error" in result.stdout
     for verb in ("pull", "plan", "apply"):
         text = CliRunner().invoke(cli, ["aws", verb, "--help"]).stdout
-        assert "--endpoint-url" in text and "--region" in text and "--profile" in text
+        assert "--endpoint-url" in text and "--region" in text and "--aws-profile" in text
 
 
 def test_unknown_profile_and_missing_region_are_usage_errors(

@@ -55,12 +55,12 @@ def test_output_directory(tmp_path: Path) -> None:
     out_dir.mkdir()
     code, _, err = run("convert", "--to", "kubernetes", str(EXAMPLES / "shop"), "-o", str(out_dir))
     assert code == 0, err
-    assert sorted(p.name for p in out_dir.iterdir()) == [
-        "shop-allow-dns.yaml",
-        "shop-api.yaml",
-        "shop-db.yaml",
-        "shop-default-deny.yaml",
-        "shop-frontend.yaml",
+    assert sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*.yaml")) == [
+        "shop/NetworkPolicy-allow-dns.yaml",
+        "shop/NetworkPolicy-api.yaml",
+        "shop/NetworkPolicy-db.yaml",
+        "shop/NetworkPolicy-default-deny.yaml",
+        "shop/NetworkPolicy-frontend.yaml",
     ]
 
 

@@ -453,14 +453,7 @@ def dump(docs: list[Any], output_format: str) -> str:
 
 
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write through a temporary file in the same directory and rename it into place."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write one output safely; kept for callers of the old name (``polyfence.io.output``)."""
+    from polyfence.io.output import write_file
+
+    write_file(path, text)
