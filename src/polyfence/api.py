@@ -35,7 +35,7 @@ from polyfence.semantics.compare import Comparison, Relation
 from polyfence.semantics.compare import compare as _compare
 from polyfence.semantics.engine import Connectivity
 from polyfence.semantics.engine import connectivity as _connectivity
-from polyfence.semantics.profile import DEFAULT_PROFILE, EvaluationProfile
+from polyfence.semantics.profile import DEFAULT_PROFILE, EvaluationProfile, HostNetworkMode
 from polyfence.semantics.synthesis import synthesise
 from polyfence.semantics.verdict import Connection, Verdict, verdict
 from polyfence.translation import RenderOptions
@@ -388,6 +388,7 @@ def audit(
     progress: Any = None,
     inputs: Sequence[str] | None = None,
     skip_unknown: bool = False,
+    host_network: HostNetworkMode | None = None,
 ) -> Any:
     """Audit a cluster snapshot (paths or a loaded Bundle) against compliance frameworks.
 
@@ -426,7 +427,9 @@ def audit(
     ctx = AuditContext(
         bundle,
         cfg,
-        profile=PROFILES[profile],
+        profile=PROFILES[profile]
+        if host_network is None
+        else PROFILES[profile].but(host_network=host_network),
         profile_name=profile,
         inputs=names,
         today=today,
