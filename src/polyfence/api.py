@@ -31,12 +31,13 @@ from polyfence.model.document import Document
 from polyfence.model.policy import PolicySet
 from polyfence.model.ports import protocol_number
 from polyfence.model.provenance import SourceRef
-from polyfence.semantics.compare import Comparison, Relation
+from polyfence.semantics.compare import BasisKind, Comparison, Relation, compare_every_cluster
 from polyfence.semantics.compare import compare as _compare
 from polyfence.semantics.engine import Connectivity
 from polyfence.semantics.engine import connectivity as _connectivity
 from polyfence.semantics.profile import DEFAULT_PROFILE, EvaluationProfile, HostNetworkMode
 from polyfence.semantics.synthesis import synthesise
+from polyfence.semantics.universe import DEFAULT_BOUND, Bound, Undecided
 from polyfence.semantics.verdict import Connection, Verdict, verdict
 from polyfence.translation import RenderOptions
 
@@ -252,14 +253,9 @@ def convert(
     if verify:
         text_docs = [Document(d, SourceRef("<output>", i)) for i, d in enumerate(rendered.value)]
         back = target.to_canonical(text_docs).value
-        inv, kind = _inventory_for(base_inv, inventory, [policies, back])
-        cmp = _compare(policies, back, inv, profile)
-        report = replace(
-            report,
-            verification=Verification(
-                cmp.relation.value, kind, tuple(w.to_dict() for w in cmp.witnesses)
-            ),
-        )
+        given = base_inv if inventory is None else base_inv.merge(inventory)
+        cmp = _decide(policies, back, given if given.endpoints else None, profile, None)
+        report = replace(report, verification=_verification(cmp))
         report = report.with_losses(*_unexplained(report, cmp))
     if report.widens and not allow_widening:
         raise LossyTranslationError(
@@ -271,6 +267,54 @@ def convert(
             f"refused: the {target.name} output is not exact (--exact)", report
         )
     return ConversionResult(rendered.value, report, back, rendered.origins)
+
+
+def _decide(
+    a: PolicySet,
+    b: PolicySet,
+    given: Inventory | None,
+    profile: EvaluationProfile,
+    all_clusters: bool | None,
+    bound: Bound = DEFAULT_BOUND,
+) -> Comparison:
+    """The comparison on the basis asked for: the given inventory alone (when there is one and
+    ``all_clusters`` is not true), else every cluster (with the given inventory's verdict
+    attached when there is one); beyond the bound, the synthesised inventory, saying so."""
+    if given is not None and not all_clusters:
+        return _compare(a, b, given, profile)
+    if given is None and all_clusters is False:
+        return _compare(a, b, synthesise([a, b]), profile, basis=BasisKind.SYNTHESISED)
+    try:
+        result = compare_every_cluster(a, b, profile, bound)
+    except Undecided as exc:
+        synth = _compare(a, b, synthesise([a, b]), profile, basis=BasisKind.SYNTHESISED)
+        assert synth.basis is not None
+        result = replace(synth, basis=replace(synth.basis, undecided=exc.reason))
+    if given is not None:
+        result = replace(result, given=_compare(a, b, given, profile))
+    return result
+
+
+def _verification(cmp: Comparison) -> Verification:
+    basis = cmp.basis
+    assert basis is not None
+    inventory = {
+        BasisKind.EVERY_CLUSTER: "every-cluster",
+        BasisKind.GIVEN: "given",
+        BasisKind.SYNTHESISED: "synthesised",
+    }[basis.kind]
+    text = basis.describe()
+    text = text[4:] if text.startswith("the ") else text
+    cex = cmp.counterexample
+    return Verification(
+        cmp.relation.value,
+        inventory,
+        tuple(w.to_dict() for w in cmp.witnesses),
+        basis.kind.value,
+        text,
+        basis.undecided,
+        None if cex is None else cex.to_dict(),
+    )
 
 
 def _unexplained(report: FidelityReport, cmp: Comparison) -> list[Loss]:
@@ -304,16 +348,26 @@ def compare(
     *,
     inventory: Inventory | None = None,
     profile: EvaluationProfile = DEFAULT_PROFILE,
+    all_clusters: bool | None = None,
+    bound: Bound = DEFAULT_BOUND,
 ) -> Comparison:
-    """How B relates to A (equivalent / wider / narrower / incomparable), with witnesses."""
+    """How B relates to A (equivalent / wider / narrower / incomparable), and on what basis.
+
+    Without an inventory (none given, none in the bundles): on every cluster, with
+    counterexample clusters (``Comparison.counterexample``). With one: on that cluster, as
+    before; ``all_clusters=True`` asks both (the inventory's verdict is ``.given``);
+    ``all_clusters=False`` without an inventory compares on the synthesised one only.
+    Beyond ``bound`` the every-cluster answer is the synthesised inventory's, with
+    ``basis.undecided`` saying why.
+    """
     pa = a.policies if isinstance(a, Bundle) else a
     pb = b.policies if isinstance(b, Bundle) else b
     base = Inventory()
     for side in (a, b):
         if isinstance(side, Bundle) and side.inventory.endpoints:
             base = base.merge(side.inventory) if base.endpoints else side.inventory
-    inv, _ = _inventory_for(base, inventory, [pa, pb])
-    return _compare(pa, pb, inv, profile)
+    given = base if inventory is None else base.merge(inventory)
+    return _decide(pa, pb, given if given.endpoints else None, profile, all_clusters, bound)
 
 
 def connectivity(

@@ -78,7 +78,7 @@ def _print_report(report: FidelityReport, stream: Any, counts: str = "") -> None
         lines.append(f"  - {loss}")
     ver = report.verification
     if ver is not None:
-        lines.append(f"  verification ({ver.inventory} inventory): {ver.relation}")
+        lines.append(f"  {ver.describe()}")
         for w in ver.witnesses:
             port = "" if w.get("port") is None else f"/{w['port']}"
             by = "output" if w["allowed_by"] == "b" else "source"

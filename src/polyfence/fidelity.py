@@ -97,17 +97,40 @@ class Loss:
 
 @dataclass(frozen=True, slots=True)
 class Verification:
-    """The engine's verdict on output versus input, on an inventory."""
+    """The engine's verdict on output versus input, and what it holds for.
+
+    ``basis`` is ``every-cluster`` (decided for every cluster), ``given-inventory`` or
+    ``synthesised-inventory`` (then ``undecided`` says why every cluster was not decided);
+    ``basis_text`` says it in words, with counts; ``counterexample`` is the cluster (objects
+    and connection) on which output and input differ, when decided on every cluster.
+    """
 
     relation: str  # equivalent | wider | narrower | incomparable
-    inventory: str  # given | synthesised
+    inventory: str  # every-cluster | given | synthesised
     witnesses: tuple[dict[str, Any], ...] = ()
+    basis: str = "given-inventory"
+    basis_text: str = "given inventory"
+    undecided: str | None = None
+    counterexample: dict[str, Any] | None = field(default=None, compare=False)
+
+    def describe(self) -> str:
+        """``verification (every cluster): equivalent`` and the like: never without a basis."""
+        if self.undecided is not None:
+            return (
+                f"verification ({self.basis_text}; undecided on every cluster: "
+                f"{self.undecided}): {self.relation}"
+            )
+        return f"verification ({self.basis_text}): {self.relation}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "relation": self.relation,
             "inventory": self.inventory,
+            "basis": self.basis,
+            "basis_text": self.basis_text,
+            "undecided": self.undecided,
             "witnesses": list(self.witnesses),
+            "counterexample": self.counterexample,
         }
 
 

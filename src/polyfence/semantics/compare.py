@@ -1,12 +1,15 @@
-"""Compare two policy sets on an inventory: equivalent, wider, narrower or incomparable.
+"""Compare two policy sets: equivalent, wider, narrower or incomparable, and on what basis.
 
 Both sets are evaluated on one joint class partition (fine enough for the selectors and
 CIDRs of both), so each class pair is compared once, with a concrete witness connection
-for every difference found.
+for every difference found. The inventory is the given one, a synthesised one, or the
+universal inventory of ``semantics.universe``, on which the verdict holds for every cluster
+and each difference comes with its counterexample cluster (``semantics.counterexample``).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -17,6 +20,7 @@ from polyfence.model.ports import protocol_name
 from polyfence.semantics.connset import ConnSet
 from polyfence.semantics.engine import Connectivity, EndpointClass, Universe, iter_bits
 from polyfence.semantics.profile import DEFAULT_PROFILE, EvaluationProfile
+from polyfence.semantics.universe import DEFAULT_BOUND, Bound, Undecided, universal_inventory
 
 
 class Relation(Enum):
@@ -50,18 +54,109 @@ class Witness:
         return f"{self.src} -> {self.dst} {self.protocol}{port} allowed only by {self.allowed_by.upper()}"
 
 
+class BasisKind(Enum):
+    EVERY_CLUSTER = "every-cluster"
+    GIVEN = "given-inventory"
+    SYNTHESISED = "synthesised-inventory"
+
+
+@dataclass(frozen=True, slots=True)
+class Basis:
+    """What a verdict holds for: every cluster, the given inventory, or only the synthesised
+    one (then ``undecided`` says why every cluster could not be decided)."""
+
+    kind: BasisKind
+    namespaces: int = 0
+    endpoints: int = 0
+    undecided: str | None = None
+
+    def describe(self) -> str:
+        """``every cluster`` / ``the given inventory (3 namespaces, 412 endpoints)`` / …"""
+        if self.kind is BasisKind.EVERY_CLUSTER:
+            return "every cluster"
+        counts = f"{self.namespaces} namespaces, {self.endpoints} endpoints"
+        if self.kind is BasisKind.GIVEN:
+            return f"the given inventory ({counts})"
+        return f"the synthesised inventory only ({counts})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "namespaces": self.namespaces,
+            "endpoints": self.endpoints,
+            "undecided": self.undecided,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Counterexample:
+    """A cluster on which the two sets differ: the witness connection, the Kubernetes objects
+    that make it (``kubectl apply -f``-able), and the same cluster as an inventory."""
+
+    witness: Witness
+    documents: tuple[dict[str, Any], ...]
+    inventory: Inventory
+    notes: tuple[str, ...] = ()  # facts no Kubernetes object carries (security groups …)
+
+    def yaml(self) -> str:
+        from polyfence.io.files import dump
+
+        head = [f"# {self.witness}"] + [f"# {note}" for note in self.notes]
+        return "\n".join(head) + "\n" + dump(list(self.documents), "yaml")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "witness": self.witness.to_dict(),
+            "documents": list(self.documents),
+            "notes": list(self.notes),
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class Comparison:
     relation: Relation
     witnesses: tuple[Witness, ...]
     pairs_compared: int
+    basis: Basis | None = None
+    counterexamples: tuple[Counterexample, ...] = ()
+    given: Comparison | None = None  # with ``all_clusters=True``: the verdict on the inventory
+
+    @property
+    def counterexample(self) -> Counterexample | None:
+        """The first counterexample cluster (every-cluster basis, sets differ), else None."""
+        return self.counterexamples[0] if self.counterexamples else None
+
+    @property
+    def decided(self) -> bool:
+        """Whether the verdict holds on its stated basis without an undecided caveat."""
+        return self.basis is None or self.basis.undecided is None
+
+    def headline(self) -> str:
+        """The first line of a report: the relation and always its basis."""
+        rel = self.relation.value
+        basis = self.basis
+        if basis is None:
+            return f"{rel} on the inventory compared"
+        if basis.undecided is not None:
+            return (
+                f"undecided on every cluster within the bound ({basis.undecided}); "
+                f"on {basis.describe()}: {rel}"
+            )
+        if basis.kind is BasisKind.EVERY_CLUSTER and self.relation is not Relation.EQUIVALENT:
+            return f"{rel}: counterexample cluster below"
+        return f"{rel} on {basis.describe()}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "relation": self.relation.value,
+            "basis": None if self.basis is None else self.basis.to_dict(),
             "pairs_compared": self.pairs_compared,
             "witnesses": [w.to_dict() for w in self.witnesses],
+            "counterexamples": [c.to_dict() for c in self.counterexamples],
         }
+        if self.given is not None:
+            out["given_inventory"] = self.given.to_dict()
+        return out
 
 
 def _name(cls: EndpointClass, nth: int = 0) -> str:
@@ -90,6 +185,21 @@ def _visible_dst(u: Universe, s: int, d: int, profile: EvaluationProfile) -> str
     return candidates[0].ref if candidates else None
 
 
+def _relation(wider: list[Witness], narrower: list[Witness]) -> Relation:
+    if wider and narrower:
+        return Relation.INCOMPARABLE
+    if wider:
+        return Relation.WIDER
+    if narrower:
+        return Relation.NARROWER
+    return Relation.EQUIVALENT
+
+
+def _inventory_basis(inventory: Inventory, kind: BasisKind) -> Basis:
+    pods = sum(1 for ep in inventory.endpoints if ep.is_pod)
+    return Basis(kind, len(inventory.namespaces), pods)
+
+
 def compare(
     a: PolicySet,
     b: PolicySet,
@@ -97,6 +207,7 @@ def compare(
     profile: EvaluationProfile = DEFAULT_PROFILE,
     *,
     max_witnesses: int = 5,
+    basis: BasisKind = BasisKind.GIVEN,
 ) -> Comparison:
     """How B's allowed connectivity relates to A's on ``inventory``."""
     universe = Universe(inventory, [a, b], profile)
@@ -122,12 +233,58 @@ def compare(
                 narrower.append(_witness(universe, s, d, missing, "a", dst_name))
         if len(wider) >= max_witnesses and len(narrower) >= max_witnesses:
             break
-    if wider and narrower:
-        relation = Relation.INCOMPARABLE
-    elif wider:
-        relation = Relation.WIDER
-    elif narrower:
-        relation = Relation.NARROWER
-    else:
-        relation = Relation.EQUIVALENT
-    return Comparison(relation, tuple(wider + narrower), pairs)
+    return Comparison(
+        _relation(wider, narrower),
+        tuple(wider + narrower),
+        pairs,
+        _inventory_basis(inventory, basis),
+    )
+
+
+def compare_every_cluster(
+    a: PolicySet,
+    b: PolicySet,
+    profile: EvaluationProfile = DEFAULT_PROFILE,
+    bound: Bound = DEFAULT_BOUND,
+) -> Comparison:
+    """How B relates to A on every cluster; raises ``Undecided`` beyond ``bound``.
+
+    Each difference found on the universal inventory involves at most two endpoints; it is
+    returned as a counterexample cluster of those endpoints and their namespaces.
+    """
+    from polyfence.semantics.counterexample import build_counterexample, realisable
+
+    started = time.monotonic()
+    universal = universal_inventory([a, b], profile, bound)
+    universe = Universe(universal.inventory, [a, b], profile)
+    ca, cb = Connectivity(universe, a), Connectivity(universe, b)
+    found: dict[str, Counterexample] = {}
+    pairs = 0
+    deadline = started + bound.seconds
+    for s in range(universe.size):
+        if time.monotonic() > deadline:
+            raise Undecided(
+                f"over the {bound.seconds:g} s budget comparing "
+                f"{universal.endpoints} endpoint classes"
+            )
+        for d in iter_bits(ca.candidates(s) | cb.candidates(s)):
+            pairs += 1
+            xa, xb = ca.allowed(s, d), cb.allowed(s, d)
+            if xa == xb or not realisable(universe, s, d, profile):
+                continue
+            for side, diff in (("b", xb - xa), ("a", xa - xb)):
+                if diff and side not in found:
+                    cex = build_counterexample(a, b, universe, s, d, diff, side)
+                    if cex is not None:
+                        found[side] = cex
+        if len(found) == 2:
+            break
+    wider = [found["b"].witness] if "b" in found else []
+    narrower = [found["a"].witness] if "a" in found else []
+    return Comparison(
+        _relation(wider, narrower),
+        tuple(wider + narrower),
+        pairs,
+        Basis(BasisKind.EVERY_CLUSTER, universal.namespaces, universal.endpoints),
+        tuple(found[k] for k in ("b", "a") if k in found),
+    )

@@ -54,6 +54,7 @@ from polyfence.semantics.matching import (
     uses_named_ports,
 )
 from polyfence.semantics.profile import DEFAULT_PROFILE, CloudEnforcingMode, EvaluationProfile
+from polyfence.semantics.symbolic import SymbolicEndpoint
 
 V6_OFFSET = 1 << 32  # atoms of both families on one number line: v4 first, then v6
 
@@ -201,6 +202,7 @@ class Universe:
                     ep.mesh,
                     ep.mtls,
                     ep.opaque_ports,
+                    _own_labels(ep),
                 )
             cls = groups.get(key)
             if cls is None:
@@ -231,6 +233,9 @@ class Universe:
                 ns = cls.representative.endpoint.namespace or ""  # type: ignore[union-attr]
                 self.by_namespace[ns] |= 1 << cls.index
         self._peer_cache: dict[tuple[Peer, int, object], int] = {}
+        # The universal inventory gives endpoints their own namespace labels: a name then no
+        # longer determines the labels, so namespace selectors are matched per class.
+        self.symbolic = any(isinstance(ep, SymbolicEndpoint) for ep in inventory.endpoints)
 
     def mtls_key(self, subject: EndpointClass) -> str:
         ep = subject.representative.endpoint
@@ -287,6 +292,8 @@ class Universe:
             candidates = 0
             for ns in peer.namespace_names:
                 candidates |= self.by_namespace.get(ns, 0)
+        elif peer.namespace_selector is not None and self.symbolic:
+            candidates = self.pod_bits
         elif peer.namespace_selector is not None:
             # Match the namespace selector once per namespace, not once per pod class.
             candidates = 0
@@ -307,6 +314,14 @@ class Universe:
                 bits |= 1 << idx
         self._peer_cache[key] = bits
         return bits
+
+
+def _own_labels(ep: Endpoint) -> tuple[object, ...] | None:
+    """The namespace and account labels a universal-inventory endpoint carries itself."""
+    if not isinstance(ep, SymbolicEndpoint):
+        return None
+    account = None if ep.account_labels is None else tuple(sorted(ep.account_labels.items()))
+    return (tuple(sorted(ep.namespace_labels.items())), account)
 
 
 def iter_bits(bits: int) -> Iterator[int]:

@@ -34,6 +34,7 @@ from polyfence.model.selectors import And, Global, Not, Or, Selector
 from polyfence.semantics.connset import EMPTY, FULL, ConnSet
 from polyfence.semantics.intervals import IntervalSet, IPSet
 from polyfence.semantics.profile import EvaluationProfile, HostNetworkMode
+from polyfence.semantics.symbolic import SymbolicEndpoint
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -109,6 +110,12 @@ class Matcher:
             self._ns_labels[namespace] = labels
         return labels
 
+    def endpoint_ns_labels(self, endpoint: Endpoint) -> Mapping[str, str]:
+        """The labels of the endpoint's namespace (its own, in the universal inventory)."""
+        if isinstance(endpoint, SymbolicEndpoint):
+            return endpoint.namespace_labels
+        return self.ns_labels(endpoint.namespace or "")
+
     def endpoint_labels(self, endpoint: Endpoint) -> Mapping[str, str]:
         """A pod's labels plus the reserved namespace / service-account / kind keys."""
         labels = self._ep_labels.get(id(endpoint))
@@ -140,7 +147,11 @@ class Matcher:
 
     def sa_labels(self, endpoint: Endpoint) -> Mapping[str, str]:
         sa = endpoint.service_account or "default"
-        labels = dict(self.inventory.service_account_labels.get((endpoint.namespace or "", sa), {}))
+        if isinstance(endpoint, SymbolicEndpoint) and endpoint.account_labels is not None:
+            labels = dict(endpoint.account_labels)
+        else:
+            key = (endpoint.namespace or "", sa)
+            labels = dict(self.inventory.service_account_labels.get(key, {}))
         labels[NAME_KEY] = sa
         return labels
 
@@ -157,7 +168,7 @@ class Matcher:
             if ns != subject.namespace:
                 return False
         elif subject.namespace_selector is not None and not subject.namespace_selector.matches(
-            self.ns_labels(ns)
+            self.endpoint_ns_labels(endpoint)
         ):
             return False
         if not subject.selector.matches(self.endpoint_labels(endpoint)):
@@ -200,7 +211,7 @@ class Matcher:
         if peer.namespace_names is not None and ns not in peer.namespace_names:
             return False
         if peer.namespace_selector is not None and not peer.namespace_selector.matches(
-            self.ns_labels(ns)
+            self.endpoint_ns_labels(ep)
         ):
             return False
         if peer.pods is not None and not peer.pods.matches(self.endpoint_labels(ep)):
