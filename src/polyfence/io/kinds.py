@@ -26,7 +26,6 @@ class Disposition(Enum):
 # routing, certificates, monitoring, packaging, admission control.
 _NO_POLICY_GROUPS = frozenset(
     {
-        "",  # core: ConfigMap, Secret, Endpoints, Event, PersistentVolumeClaim, …
         "apps",
         "batch",
         "autoscaling",
@@ -75,9 +74,28 @@ _NO_POLICY_GROUPS = frozenset(
     }
 )
 
+# The core group's kinds (apiVersion v1) that neither the inventory nor a translator reads.
+_CORE_KINDS = frozenset(
+    {
+        "ConfigMap",
+        "Secret",
+        "Endpoints",
+        "Event",
+        "LimitRange",
+        "ResourceQuota",
+        "PersistentVolume",
+        "PersistentVolumeClaim",
+        "PodTemplate",
+        "ReplicationController",
+        "Binding",
+        "ComponentStatus",
+    }
+)
+
 # Kinds of otherwise unknown or mixed groups that are known to carry no network policy.
 _NO_POLICY_KINDS = frozenset(
     {
+        *(("", kind) for kind in _CORE_KINDS),
         ("networking.k8s.io", "Ingress"),
         ("networking.k8s.io", "IngressClass"),
         ("networking.k8s.io", "IPAddress"),
@@ -153,16 +171,19 @@ class KindRef:
         return version.rpartition("/")[0] if "/" in version else ""
 
     def __str__(self) -> str:
-        return f"{self.api_version}/{self.kind}" if self.group else str(self.kind)
+        plain = not self.group and self.api_version in (None, "v1")
+        return str(self.kind) if plain else f"{self.api_version}/{self.kind}"
 
 
 def classify(ref: KindRef) -> Disposition:
     """What to do with a kind that no translator reads and the inventory does not use."""
     group, kind = ref.group, ref.kind or ""
     if (group, kind) in _NO_POLICY_KINDS:
+        if not group and ref.api_version != "v1":
+            return Disposition.UNKNOWN  # a core kind at a version the API server never served
         return Disposition.NO_POLICY
     if group in _POLICY_GROUPS or _POLICY_WORDS.search(f"{group} {kind}"):
-        if group in _NO_POLICY_GROUPS and group not in ("", "networking.k8s.io"):
+        if group in _NO_POLICY_GROUPS:
             return Disposition.NO_POLICY  # e.g. kyverno.io ClusterPolicy: admission, not traffic
         return Disposition.MAY_CARRY_POLICY
     if group in _NO_POLICY_GROUPS:
