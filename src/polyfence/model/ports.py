@@ -40,6 +40,25 @@ def protocol_name(number: int) -> str:
         return str(number)
 
 
+def connection_words(protocol: str | int, port: int | None) -> str:
+    """A witness connection as people say it: ``TCP/443``, ``any UDP port``, ``ICMP type 8
+    code 0``, ``any ICMP``, ``GRE (IP protocol 47)``; never a bare number."""
+    try:
+        number = protocol_number(protocol)
+    except ValueError:
+        return str(protocol)
+    name = protocol_name(number)
+    if number in PORT_PROTOCOLS:
+        return f"{name}/{port}" if port is not None else f"any {name} port"
+    if number in ICMP_PROTOCOLS:
+        if port is None:
+            return f"any {name}"
+        return f"{name} type {port // 256} code {port % 256}"
+    if name.isdigit():
+        return f"IP protocol {number} (a protocol other than TCP, UDP, SCTP and ICMP)"
+    return f"{name} (IP protocol {number})"
+
+
 def protocol_number(name: str | int) -> int:
     """Parse a protocol name (any case) or number; raises ValueError for junk."""
     if isinstance(name, int) and not isinstance(name, bool):

@@ -173,12 +173,14 @@ class ConnSet:
 
     def sample(self) -> tuple[int, int | None] | None:
         """One (protocol, port) in the set, preferring TCP, UDP, SCTP; None when empty."""
-        for proto in (Protocol.TCP, Protocol.UDP, Protocol.SCTP):
+        for proto in (Protocol.TCP, Protocol.UDP, Protocol.SCTP, Protocol.ICMP, Protocol.ICMPV6):
             ports = self.ports_of(proto)
             if ports:
                 return int(proto), ports.min()
-        for lo, _, ports in self.segments:
-            return lo, (ports.min() if lo in PORT_PROTOCOLS or lo in ICMP_PROTOCOLS else None)
+        for lo, hi, ports in self.segments:
+            # Prefer a protocol people name (GRE, ESP …) to the lowest number, 0 (HOPOPT).
+            proto = max(lo, min(hi, 1)) if lo == 0 and hi >= 1 else lo
+            return proto, (ports.min() if proto in PORT_PROTOCOLS | ICMP_PROTOCOLS else None)
         return None
 
     def by_protocol(self) -> dict[str, str]:
