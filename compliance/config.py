@@ -184,15 +184,18 @@ def parse_config(data: Any, source: SourceRef, base_dir: Path | None = None) -> 
         for i, item in enumerate(data.get(key) or []):
             for side in ("from", "to"):
                 party = item.get(side) if isinstance(item, dict) else None
-                if isinstance(party, str) and party.startswith("zone:"):
-                    if party[5:] not in defined:
-                        problems.append(
-                            Diagnostic(
-                                source.child(key, i, side),
-                                f"{party} names no zone defined under zones "
-                                f"(defined: {', '.join(sorted(map(str, defined))) or 'none'})",
-                            )
+                if (
+                    isinstance(party, str)
+                    and party.startswith("zone:")
+                    and party[5:] not in defined
+                ):
+                    problems.append(
+                        Diagnostic(
+                            source.child(key, i, side),
+                            f"{party} names no zone defined under zones "
+                            f"(defined: {', '.join(sorted(map(str, defined))) or 'none'})",
                         )
+                    )
     for i, w in enumerate(waivers):
         if w.id in seen:
             problems.append(

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,11 +29,14 @@ from polyfence.errors import (
     UnsupportedFormatError,
     UsageError,
 )
-from polyfence.fidelity import FidelityReport
+from polyfence.fidelity import Effect, FidelityReport
 from polyfence.io import output as out
-from polyfence.io.files import dump, load_documents
+from polyfence.io.files import dump, line_of, load_documents, read_documents
+from polyfence.model.document import Document
+from polyfence.model.ports import connection_words
 from polyfence.model.provenance import SourceRef
-from polyfence.semantics.profile import PROFILES
+from polyfence.semantics.notes import enforcement_notes, everyone_in_mesh
+from polyfence.semantics.profile import PROFILES, EvaluationProfile, HostNetworkMode
 
 EXIT_INPUT = 3
 EXIT_FINDINGS = 4
@@ -52,7 +56,7 @@ def _handle(func: F) -> F:
             return func(*args, **kwargs)
         except InputError as exc:
             for diag in exc.diagnostics:
-                _err(f"error: {diag}")
+                _err(f"error: {_located(diag)}")
             sys.exit(EXIT_INPUT)
         except (UnsupportedFormatError, UsageError) as exc:
             _err(f"error: {exc}")
@@ -68,34 +72,127 @@ def _handle(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+_HINTS: dict[Effect, str] = {
+    Effect.WIDENED: "the output would allow more: target a format that has this construct, "
+    "rewrite it in the source, leave the file out (--keep-going), or accept it (--allow-widening)",
+    Effect.NARROWED: "the output denies more than the source: target a format that has this "
+    "construct, or rewrite it in the source",
+    Effect.INVENTORY_DEPENDENT: "exact only for one cluster: give that cluster with --inventory "
+    "(kubectl get pods,namespaces -A -o yaml)",
+}
+
+
 def _print_report(report: FidelityReport, stream: Any, counts: str = "") -> None:
-    lines = [
-        f"fidelity {report.source_format} -> {report.target_format}: "
-        + ("exact" if report.exact else ("WIDENS" if report.widens else "lossy"))
-        + f" ({counts}{len(report.losses)} losses)"
-    ]
-    for loss in report.losses:
-        lines.append(f"  - {loss}")
+    """The fidelity report, widening first: a header whose words agree with the verdict (the
+    engine's relation leads; losses only say what may happen), then what to do per construct."""
+    order = (Effect.WIDENED, Effect.NARROWED, Effect.INVENTORY_DEPENDENT, Effect.NONE)
+    by_effect = {e: [loss for loss in report.losses if loss.effect is e] for e in order}
+    tally = ", ".join(
+        f"{len(by_effect[e])} {word}"
+        for e, word in (
+            (Effect.WIDENED, "widen"),
+            (Effect.NARROWED, "narrow"),
+            (Effect.INVENTORY_DEPENDENT, "inventory-dependent"),
+            (Effect.NONE, "cosmetic"),
+        )
+        if by_effect[e]
+    )
     ver = report.verification
+    relation = None if ver is None else ver.relation
+    if relation in ("wider", "incomparable"):
+        verdict = "WIDENS"
+    elif report.exact:
+        verdict = "exact"
+    elif by_effect[Effect.WIDENED]:
+        verdict = "may widen" if relation is not None else "WIDENS"
+    else:
+        verdict = "lossy"
+    noun = "loss" if len(report.losses) == 1 else "losses"
+    lines = [
+        f"fidelity {report.source_format} -> {report.target_format}: {verdict} "
+        f"({counts}{len(report.losses)} {noun}{': ' + tally if tally else ''})"
+    ]
+    for effect in order:
+        features = dict.fromkeys(loss.feature for loss in by_effect[effect])
+        for loss in by_effect[effect]:
+            lines.append(f"  - {loss}")
+        if features and effect in _HINTS:
+            names = ", ".join(f.value for f in features)
+            lines.append(f"    what to do ({names}): {_HINTS[effect]}")
     if ver is not None:
         lines.append(f"  {ver.describe()}")
         for w in ver.witnesses:
-            port = "" if w.get("port") is None else f"/{w['port']}"
-            by = "output" if w["allowed_by"] == "b" else "source"
-            lines.append(
-                f"    witness: {w['src']} -> {w['dst']} {w['protocol']}{port} allowed only by {by}"
-            )
+            by = "the output" if w["allowed_by"] == "b" else "the source"
+            what = connection_words(w["protocol"], w.get("port"))
+            lines.append(f"    witness: {w['src']} -> {w['dst']} {what}, allowed only by {by}")
     print("\n".join(lines), file=stream)
 
 
-_profile_option = click.option(
-    "--profile",
-    "profile_name",
-    type=click.Choice(sorted(PROFILES)),
-    default="kubernetes",
-    show_default=True,
-    help="Evaluation profile for implementation-defined behaviour (cilium: ipBlocks never match pods or nodes).",
-)
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Options that refine the profile or the inventory live in the context, not in every
+    verb's signature (``_profile``, ``_tell``)."""
+    ctx.meta[f"polyfence.{param.name}"] = value
+    return value
+
+
+def _profile_option(func: F) -> F:
+    """``--profile`` and the two implementation-defined facts it leaves open."""
+    func = click.option(
+        "--mesh",
+        type=click.Choice(["as-given", "all"]),
+        default="as-given",
+        show_default=True,
+        expose_value=False,
+        callback=_remember,
+        help="all: every pod has a mesh proxy, for dumps that omit injection facts.",
+    )(func)
+    func = click.option(
+        "--host-network",
+        type=click.Choice(["as-host", "as-pods"]),
+        default=None,
+        expose_value=False,
+        callback=_remember,
+        help="hostNetwork pods under NetworkPolicy (implementation-defined): as-host (the "
+        "default: they act as their node, selectors never match them) or as-pods.",
+    )(func)
+    return click.option(  # type: ignore[no-any-return]
+        "--profile",
+        "profile_name",
+        type=click.Choice(sorted(PROFILES)),
+        default="kubernetes",
+        show_default=True,
+        help="Evaluation profile for implementation-defined behaviour (cilium: ipBlocks never "
+        "match pods or nodes).",
+    )(func)
+
+
+def _host_network() -> HostNetworkMode | None:
+    choice = click.get_current_context().meta.get("polyfence.host_network")
+    return (
+        None
+        if choice is None
+        else {"as-host": HostNetworkMode.NODE, "as-pods": HostNetworkMode.POD}[choice]
+    )
+
+
+def _profile(name: str) -> EvaluationProfile:
+    """The named profile with ``--host-network`` applied."""
+    mode = _host_network()
+    return PROFILES[name] if mode is None else PROFILES[name].but(host_network=mode)
+
+
+def _mesh_all(bundle: api.Bundle) -> api.Bundle:
+    """``--mesh all``: every pod of the input has a proxy."""
+    if click.get_current_context().meta.get("polyfence.mesh") != "all":
+        return bundle
+    return replace(bundle, inventory=everyone_in_mesh(bundle.inventory))
+
+
+def _notes(bundle: api.Bundle, extra: Any, profile: EvaluationProfile) -> None:
+    """Where the verdict rests on hostNetwork treatment or on mesh membership: say so."""
+    inv = bundle.inventory if extra is None else bundle.inventory.merge(extra)
+    for note in enforcement_notes(bundle.policies, inv, profile):
+        _err(f"note: {_located(note)}")
 
 
 _CONNECTIVITY_FORMATS = ("text", "json", "csv", "dot")
@@ -151,12 +248,69 @@ def _emit(text: str, output: str | None) -> None:
         click.echo(text, nl=False)
 
 
-def _inventory(paths: Sequence[str]) -> Any:
+def _located(diag: Diagnostic) -> str:
+    """``file[doc]:/pointer (line N): message``: the line is looked up only when printing."""
+    line = line_of(diag.source)
+    return f"{diag.source} (line {line}): {diag.message}" if line else str(diag)
+
+
+def _load(
+    paths: Sequence[str], *, skip_unknown: bool = False, from_format: str | None = None
+) -> api.Bundle:
+    """``api.load`` plus what the user must hear about it: warnings and what was passed over."""
+    bundle = _mesh_all(api.load(paths, from_format=from_format, skip_unknown=skip_unknown))
+    _tell(bundle)
+    return bundle
+
+
+def _tell(bundle: api.Bundle, prefix: str = "") -> None:
+    for warning in bundle.warnings:
+        _err(f"warning: {_located(warning)}")
+    for line in bundle.skip_summary():
+        _err(f"note: {prefix}{line}")
+
+
+def _inventory(paths: Sequence[str], skip_unknown: bool = False) -> Any:
+    """The ``--inventory`` cluster; an inventory without a single endpoint is an error."""
     if not paths:
         return None
-    from polyfence.inventory import inventory_from_documents
+    bundle = _mesh_all(api.load(paths, skip_unknown=skip_unknown))
+    _tell(bundle, "--inventory: ")
+    if len(bundle.policies):
+        _err(
+            f"warning: --inventory: {len(bundle.policies)} policies in {', '.join(paths)} are not "
+            "evaluated (inventory inputs give cluster objects; pass policies as PATHs)"
+        )
+    if not bundle.inventory.endpoints:
+        raise InputError(
+            [
+                Diagnostic(
+                    SourceRef(", ".join(paths)),
+                    "the inventory holds no Pod, workload or endpoint "
+                    f"({len(bundle.inventory.namespaces)} namespaces, "
+                    f"{len(bundle.documents)} documents read)",
+                )
+            ]
+        )
+    return bundle.inventory
 
-    return inventory_from_documents(load_documents(paths))
+
+def basis(bundle: api.Bundle, extra: Any) -> str:
+    """What a verdict was computed on, for the line that states it."""
+    inv = bundle.inventory if extra is None else bundle.inventory.merge(extra)
+    if not inv.endpoints:
+        return "on a synthesised inventory: a representative cluster, not every cluster"
+    return (
+        f"on the given inventory: {len(inv.namespaces)} namespaces, {len(inv.endpoints)} endpoints"
+    )
+
+
+_skip_option = click.option(
+    "--skip-unknown",
+    is_flag=True,
+    help="Go on without documents of kinds that may carry network policy but that polyfence "
+    "does not read (named on stderr); without it they are an error.",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -218,6 +372,13 @@ def cli() -> None:
     "--no-verify", is_flag=True, help="Skip re-reading and comparing the output with the engine."
 )
 @_profile_option
+@_skip_option
+@click.option(
+    "--keep-going",
+    is_flag=True,
+    help="Convert the files that can be converted; name the others (exit 3 or 4 still) and "
+    "write nothing for them.",
+)
 @_handle
 def convert(
     paths: tuple[str, ...],
@@ -232,6 +393,8 @@ def convert(
     report_path: str | None,
     no_verify: bool,
     profile_name: str,
+    skip_unknown: bool,
+    keep_going: bool,
 ) -> None:
     """Translate policies in PATHS (files, directories, - for stdin) to another format."""
     from polyfence import translators
@@ -244,9 +407,22 @@ def convert(
     out.check_outputs(
         [*paths, *inventory], ("-o", output, to_dir), ("--report", report_path, False)
     )
-    bundle = api.load(paths, from_format=from_format)
-    inv = _inventory(inventory)
-    try:
+    inv = _inventory(inventory, skip_unknown)
+    profile = _profile(profile_name)
+
+    def attempt(source: Sequence[str] | Sequence[Document]) -> tuple[Any, Any]:
+        bundle = _mesh_all(api.load(source, from_format=from_format, skip_unknown=skip_unknown))
+        if not len(bundle.policies):
+            where = ", ".join(paths)
+            raise InputError(
+                [
+                    Diagnostic(
+                        SourceRef(where),
+                        f"nothing to convert: no policy among the {len(bundle.documents)} "
+                        "documents read",
+                    )
+                ]
+            )
         result = api.convert(
             bundle,
             to_format,
@@ -254,12 +430,22 @@ def convert(
             allow_widening=allow_widening,
             exact=exact,
             verify=not no_verify,
-            profile=PROFILES[profile_name],
+            profile=profile,
         )
+        return bundle, result
+
+    failed: dict[str, list[str]] = {}
+    try:
+        if keep_going:
+            bundle, result, failed = _keep_going(paths, attempt)
+        else:
+            bundle, result = attempt(paths)
     except LossyTranslationError as exc:
         if report_path:
             out.write_file(report_path, json.dumps(exc.report.to_dict(), indent=2) + "\n")
         raise
+    _tell(bundle)
+    _notes(bundle, inv, profile)
     if report_path:
         out.write_file(report_path, json.dumps(result.report.to_dict(), indent=2) + "\n")
     if to_dir and output:
@@ -268,6 +454,65 @@ def convert(
         _emit(dump(result.documents, fmt), output)
     counts = f"{len(bundle.policies)} policies in, {len(result.documents)} documents out, "
     _print_report(result.report, sys.stderr, counts)
+    if failed:
+        refused = any(reason.startswith("refused") for r in failed.values() for reason in r)
+        inputs = any(not reason.startswith("refused") for r in failed.values() for reason in r)
+        _err(f"--keep-going: {len(failed)} files not converted, nothing written for them:")
+        for file, reasons in failed.items():
+            for reason in reasons:
+                _err(f"  {file}: {reason}")
+        sys.exit(EXIT_INPUT if inputs or not refused else EXIT_FINDINGS)
+
+
+def _keep_going(
+    paths: Sequence[str], attempt: Callable[[Sequence[Document]], tuple[Any, Any]]
+) -> tuple[Any, Any, dict[str, list[str]]]:
+    """Convert what can be converted: files with input errors, then files whose losses make
+    the translation widen (or, with --exact, change), are set aside one round at a time."""
+    docs, problems = read_documents(paths)
+    failed: dict[str, list[str]] = {}
+    for diag in problems:
+        failed.setdefault(diag.source.file or "<input>", []).append(f"error: {_located(diag)}")
+    while True:
+        kept = [d for d in docs if d.source.file not in failed]
+        if not kept:
+            raise InputError(
+                [Diagnostic(SourceRef(", ".join(paths)), "no file could be converted")]
+            )
+        try:
+            bundle, result = attempt(kept)
+        except InputError as exc:
+            culprits = {d.source.file for d in exc.diagnostics} & {d.source.file for d in kept}
+            if not culprits or len(culprits) == len({d.source.file for d in kept}):
+                if failed:
+                    _report_failed(failed)
+                raise
+            for diag in exc.diagnostics:
+                if diag.source.file in culprits:
+                    failed.setdefault(str(diag.source.file), []).append(f"error: {_located(diag)}")
+            continue
+        except LossyTranslationError as exc:
+            blamed = {
+                loss.source.file
+                for loss in exc.report.losses
+                if loss.source is not None
+                and (loss.effect is Effect.WIDENED or "--exact" in str(exc))
+            } & {d.source.file for d in kept}
+            if not blamed or len(blamed) == len({d.source.file for d in kept}):
+                if failed:
+                    _report_failed(failed)
+                raise
+            for loss in exc.report.losses:
+                if loss.source is not None and loss.source.file in blamed:
+                    failed.setdefault(str(loss.source.file), []).append(f"refused: {loss}")
+            continue
+        return bundle, result, failed
+
+
+def _report_failed(failed: dict[str, list[str]]) -> None:
+    for file, reasons in failed.items():
+        for reason in reasons:
+            _err(f"--keep-going: {file}: {reason}")
 
 
 def _is_dir_output(output: str) -> bool:
@@ -319,22 +564,14 @@ def _identity(doc: Any) -> str:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--from", "from_format", metavar="FMT", help="Force the input format.")
+@_skip_option
 @_handle
-def validate(paths: tuple[str, ...], from_format: str | None) -> None:
+def validate(paths: tuple[str, ...], from_format: str | None, skip_unknown: bool) -> None:
     """Check PATHS against the format schemas and lint them; exit 3 on errors."""
-    from polyfence.translators import kubernetes
-
-    bundle = api.load(paths, from_format=from_format)
-    warnings = [
-        w
-        for doc in bundle.documents
-        if kubernetes.KubernetesTranslator().accepts(doc)
-        for w in kubernetes.lint(doc)
-    ]
-    for w in warnings:
-        _err(f"warning: {w}")
+    bundle = _load(paths, from_format=from_format, skip_unknown=skip_unknown)
     click.echo(
-        f"ok: {len(bundle.policies)} policies, {len(bundle.inventory.endpoints)} endpoints, {len(warnings)} warnings"
+        f"ok: {len(bundle.policies)} policies, {len(bundle.inventory.endpoints)} endpoints, "
+        f"{len(bundle.warnings)} warnings, {len(bundle.skipped)} documents skipped"
     )
 
 
@@ -345,6 +582,7 @@ def validate(paths: tuple[str, ...], from_format: str | None) -> None:
 @click.option("--port", required=True, metavar="PORT[/PROTO]")
 @click.option("--inventory", "inventory", multiple=True, metavar="PATH")
 @_profile_option
+@_skip_option
 @_handle
 def explain(
     paths: tuple[str, ...],
@@ -353,13 +591,15 @@ def explain(
     port: str,
     inventory: tuple[str, ...],
     profile_name: str,
+    skip_unknown: bool,
 ) -> None:
     """Why is a connection allowed or denied."""
-    bundle = api.load(paths)
-    conn, result = api.explain(
-        bundle, src, dst, port, inventory=_inventory(inventory), profile=PROFILES[profile_name]
-    )
-    click.echo(conn.describe())
+    bundle = _load(paths, skip_unknown=skip_unknown)
+    extra = _inventory(inventory, skip_unknown)
+    profile = _profile(profile_name)
+    _notes(bundle, extra, profile)
+    conn, result = api.explain(bundle, src, dst, port, inventory=extra, profile=profile)
+    click.echo(f"{conn.describe()} ({basis(bundle, extra)})")
     click.echo(result.explain())
 
 
@@ -367,29 +607,76 @@ def explain(
 @click.argument("a")
 @click.argument("b")
 @click.option("--inventory", "inventory", multiple=True, metavar="PATH")
+@click.option(
+    "--all-clusters",
+    is_flag=True,
+    help="With --inventory: decide on every cluster too (without it, every cluster is the default).",
+)
+@click.option(
+    "--counterexample",
+    "counterexample",
+    metavar="FILE",
+    help="Write the counterexample cluster (Namespaces, Pods …) as YAML here (atomically).",
+)
 @_format_option(("text", "json"), "text", by_suffix=False)
 @_profile_option
+@_skip_option
 @_handle
 def compare(
-    a: str, b: str, inventory: tuple[str, ...], output_format: str, profile_name: str
+    a: str,
+    b: str,
+    inventory: tuple[str, ...],
+    all_clusters: bool,
+    counterexample: str | None,
+    output_format: str,
+    profile_name: str,
+    skip_unknown: bool,
 ) -> None:
-    """Compare the connectivity of policy sets A and B: exit 0 equivalent, 4 otherwise."""
+    """Compare the connectivity of policy sets A and B: exit 0 equivalent (and decided), 4 otherwise.
+
+    Without --inventory the verdict holds for every cluster, and a difference comes with a
+    counterexample cluster; with --inventory it holds for that cluster.
+    """
     result = api.compare(
-        api.load([a]),
-        api.load([b]),
-        inventory=_inventory(inventory),
-        profile=PROFILES[profile_name],
+        _load([a], skip_unknown=skip_unknown),
+        _load([b], skip_unknown=skip_unknown),
+        inventory=_inventory(inventory, skip_unknown),
+        profile=_profile(profile_name),
+        all_clusters=True if all_clusters else None,
     )
+    cex = result.counterexample
+    if counterexample is not None and cex is not None:
+        from polyfence.io.files import write_atomic
+
+        write_atomic(counterexample, cex.yaml())
     if output_format == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        click.echo(json.dumps({**result.to_dict(), "profile": profile_name}, indent=2))
     else:
-        click.echo(
-            f"{result.relation.value} ({result.pairs_compared} endpoint-class pairs compared)"
-        )
+        _print_comparison(result, profile_name, counterexample is None)
+    failed = result.relation is not api.Relation.EQUIVALENT or not result.decided
+    if result.given is not None:
+        failed = failed or result.given.relation is not api.Relation.EQUIVALENT
+    if failed:
+        sys.exit(EXIT_FINDINGS)
+
+
+def _print_comparison(result: Any, profile_name: str, with_yaml: bool) -> None:
+    """The verdict with its basis first, then witnesses and (every cluster) the cluster YAML."""
+    click.echo(result.headline())
+    click.echo(f"  profile: {profile_name}; {result.pairs_compared} endpoint-class pairs compared")
+    if result.counterexamples:
+        for cex in result.counterexamples:
+            click.echo(f"  witness: {cex.witness}")
+    else:
         for w in result.witnesses:
             click.echo(f"  witness: {w}")
-    if result.relation is not api.Relation.EQUIVALENT:
-        sys.exit(EXIT_FINDINGS)
+    if result.given is not None:
+        click.echo(result.given.headline())
+        for w in result.given.witnesses:
+            click.echo(f"  witness: {w}")
+    if with_yaml:
+        for cex in result.counterexamples:
+            click.echo(cex.yaml().rstrip("\n"))
 
 
 @cli.command()
@@ -398,6 +685,7 @@ def compare(
 @_format_option(_CONNECTIVITY_FORMATS, "text")
 @_output_option()
 @_profile_option
+@_skip_option
 @_handle
 def connectivity(
     paths: tuple[str, ...],
@@ -405,20 +693,28 @@ def connectivity(
     output_format: str | None,
     output: str | None,
     profile_name: str,
+    skip_unknown: bool,
 ) -> None:
     """Every allowed connection between endpoints (and external address blocks)."""
     output_format = out.format_for(output, output_format, _CONNECTIVITY_FORMATS, "text")
     out.check_outputs([*paths, *inventory], ("-o", output, False))
-    conn = api.connectivity(
-        api.load(paths), inventory=_inventory(inventory), profile=PROFILES[profile_name]
-    )
+    bundle = _load(paths, skip_unknown=skip_unknown)
+    extra = _inventory(inventory, skip_unknown)
+    profile = _profile(profile_name)
+    _notes(bundle, extra, profile)
+    conn = api.connectivity(bundle, inventory=extra, profile=profile)
     from polyfence.semantics.connset import FULL
 
+    on = basis(bundle, extra)
+    _err(f"connectivity {on}")
     rows = [(s, d, c.by_protocol(), c == FULL) for s, d, c in conn.endpoint_pairs()]
     buf = io.StringIO()
     if output_format == "json":
         json.dump(
-            {"connections": [{"src": s, "dst": d, "allowed": a} for s, d, a, _ in rows]},
+            {
+                "basis": on,
+                "connections": [{"src": s, "dst": d, "allowed": a} for s, d, a, _ in rows],
+            },
             buf,
             indent=2,
         )
@@ -431,12 +727,13 @@ def connectivity(
                 if ports:
                     writer.writerow([s, d, proto, ports])
     elif output_format == "dot":
-        buf.write("digraph connectivity {\n")
+        buf.write(f"// connectivity {on}\ndigraph connectivity {{\n")
         for s, d, a, everything in rows:
             label = "all" if everything else "; ".join(f"{p} {v}" for p, v in a.items() if v)
             buf.write(f'  "{s}" -> "{d}" [label="{label}"];\n')
         buf.write("}\n")
     else:
+        buf.write(f"# connectivity {on}\n")
         for s, d, a, everything in rows:
             shown = (
                 "all traffic" if everything else ", ".join(f"{p} {v}" for p, v in a.items() if v)
@@ -545,6 +842,7 @@ def _gate(report: Any, fail_on: str | None, quiet: bool) -> None:
     help="With --live: write what was read as one YAML file, to keep and re-audit offline.",
 )
 @_profile_option
+@_skip_option
 @_handle
 def audit(
     paths: tuple[str, ...],
@@ -562,6 +860,7 @@ def audit(
     namespaces: tuple[str, ...],
     save_snapshot: str | None,
     profile_name: str,
+    skip_unknown: bool,
 ) -> None:
     """Audit a cluster snapshot (PATHs, any mix of formats) or a live cluster (--live)."""
     live_only = {
@@ -584,8 +883,8 @@ def audit(
         ("--save-snapshot", save_snapshot, False),
     )
     ids = frameworks.split(",") if frameworks else None
-    source: Any = paths
-    inputs: list[str] | None = None
+    source: Any = _load(paths, skip_unknown=skip_unknown) if paths and not live else paths
+    inputs: list[str] | None = list(paths) if paths and not live else None
     read: Any = None
     if live:
         read = api.read_cluster(
@@ -598,7 +897,8 @@ def audit(
             for note in read.notes():
                 _err(note)
         documents = [*load_documents(paths), *read.documents] if paths else list(read.documents)
-        source = api.load(documents, skip_unknown=True)
+        source = api.load(documents, skip_unknown=skip_unknown)
+        _tell(source)
         inputs = [*paths, read.label]
     progress_cb = None
     bar: Any = None
@@ -617,8 +917,9 @@ def audit(
             source,
             frameworks=ids,
             config=config,
-            inventory=_inventory(inventory),
+            inventory=_inventory(inventory, skip_unknown),
             profile=profile_name,
+            host_network=_host_network(),
             progress=progress_cb,
             inputs=inputs,
         )

@@ -43,7 +43,7 @@ INVENTORY_KINDS = frozenset(
 # (pcns.*, pcsa.*) and Kubernetes' default allow; any other profile may carry policy.
 _CALICO_PREFIX = "projectcalico.org/"
 _CALICO_PROFILE_PREFIXES = ("kns.", "ksa.")
-_DEFAULT_PROFILE_RULES = (None, [], [{"action": "Allow"}])
+_DEFAULT_PROFILE_RULES: tuple[object, ...] = (None, [], [{"action": "Allow"}])
 # Cilium identity labels that are not the pod's own labels.
 _CILIUM_NS_LABELS = "io.cilium.k8s.namespace.labels."
 _CILIUM_SA = "io.cilium.k8s.policy.serviceaccount"

@@ -178,9 +178,9 @@ class ConnSet:
             if ports:
                 return int(proto), ports.min()
         for lo, hi, ports in self.segments:
-            # Prefer a protocol people name (GRE, ESP …) to the lowest number, 0 (HOPOPT).
-            proto = max(lo, min(hi, 1)) if lo == 0 and hi >= 1 else lo
-            return proto, (ports.min() if proto in PORT_PROTOCOLS | ICMP_PROTOCOLS else None)
+            # Prefer any other number to 0 (HOPOPT), which nobody means by "a protocol".
+            number = 1 if lo == 0 and hi >= 1 else lo
+            return number, (ports.min() if number in PORT_PROTOCOLS | ICMP_PROTOCOLS else None)
         return None
 
     def by_protocol(self) -> dict[str, str]:
