@@ -927,3 +927,23 @@ def test_calico_local_side_by_namespace_labels_is_written_exactly(team: str) -> 
         assert allowed(back, FE, WEB) is (team == "a"), kind
         for profile in (PROFILE, EvaluationProfile()):
             assert compare(source, back, INV, profile).relation is Relation.EQUIVALENT, kind
+
+
+def test_every_icmp_type_is_packed_into_few_rules_and_stays_exact() -> None:
+    """A Calico 'allow ICMP' is 256 types per family in Cilium (it has no 'every type' form);
+    they are packed 40 to an ICMPRule, the CRD's limit, instead of one rule per type."""
+    text = """apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: icmp, namespace: shop}
+spec:
+  selector: app == 'web'
+  ingress: [{action: Allow, protocol: ICMP}, {action: Allow, protocol: ICMPv6}]
+"""
+    result = api.convert(api.load(parse_text(text, "icmp.yaml")), to="cilium")
+    assert result.report.exact, result.report.losses
+    (doc,) = result.documents
+    crd_validator("CiliumNetworkPolicy").validate(doc)
+    icmps = [r for rule in doc["spec"]["ingress"] for r in rule.get("icmps", [])]
+    assert len(icmps) == 2 * 7  # ceil(256 / 40) per family
+    assert all(len(r["fields"]) <= 40 for r in icmps)
+    assert sum(len(r["fields"]) for r in icmps) == 512
