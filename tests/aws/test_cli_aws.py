@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -213,6 +214,16 @@ def test_unreachable_endpoint_is_exit_5(tmp_path: Path) -> None:
     path = write_desired(tmp_path, "vpc-0a")
     code, _, err = run("http://127.0.0.1:9", "plan", str(path))
     assert code == 5 and "EndpointConnectionError" in err
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://127.0.0.1:5000", "http://"])
+def test_an_endpoint_that_is_not_a_url_is_a_usage_error(url: str, tmp_path: Path) -> None:
+    code, out, err = run(url, "plan", str(write_desired(tmp_path, "vpc-0a")))
+    assert code == 2 and out == ""
+    assert (
+        err
+        == f"polyfence: error: --endpoint-url {url!r} is not an http(s) URL (e.g. http://127.0.0.1:5000)\n"
+    )
 
 
 def test_help_documents_exit_codes() -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import random
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,12 @@ def make_client(
         read_timeout=60,
         user_agent_extra="polyfence",
     )
+    if endpoint_url is not None:
+        parts = urllib.parse.urlsplit(endpoint_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(
+                f"--endpoint-url {endpoint_url!r} is not an http(s) URL (e.g. http://127.0.0.1:5000)"
+            )
     return session.client("ec2", endpoint_url=endpoint_url, config=config)
 
 
