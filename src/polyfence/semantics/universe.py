@@ -71,8 +71,8 @@ MESH_STATES: tuple[tuple[bool, str | None], ...] = (
 class Bound:
     """How far the every-cluster decision may go before it answers "undecided"."""
 
-    max_endpoints: int = 3000
-    seconds: float = 60.0
+    max_endpoints: int = 2000
+    seconds: float = 30.0
 
 
 DEFAULT_BOUND = Bound()
@@ -600,24 +600,19 @@ def _named_assignments(
     uses: Mapping[str, _NamedUse],
     regions: Mapping[int, Sequence[tuple[int, int]]],
 ) -> Iterator[tuple[tuple[str, int, int], ...]]:
-    """Every way the relevant named ports resolve: absent, or into each port region."""
-    options: list[list[tuple[str, int, int] | None]] = []
-    for name in names:
-        opts: list[tuple[str, int, int] | None] = [None]
-        for proto in sorted(uses[name].protocols):
-            opts += [(name, proto, lo) for lo, _ in regions[proto]]
-        options.append(opts)
-    for combo in itertools.product(*options):
-        chosen = [c for c in combo if c is not None]
-        # Container ports of one pod do not share a number: shift collisions inside the region.
-        taken: set[tuple[int, int]] = set()
-        out: list[tuple[str, int, int]] = []
-        for name, proto, port in chosen:
-            while (proto, port) in taken:
-                port += 1
-            taken.add((proto, port))
-            out.append((name, proto, port))
-        yield tuple(out)
+    """The ways the relevant named ports resolve that a connection can tell apart.
+
+    A connection to port p is matched by a named port only when the name resolves to p, so
+    names resolving elsewhere are as good as absent: per port region and protocol, the names
+    that resolve to its first port (none, one, or two of them at once), the others absent.
+    """
+    yield ()
+    for proto in PORT_PROTOCOLS:
+        here = [n for n in names if proto in uses[n].protocols]
+        groups = [(n,) for n in here] + list(itertools.combinations(here, 2))
+        for group in groups:
+            for lo, _ in regions[proto]:
+                yield tuple((name, proto, lo) for name in group)
 
 
 def _with_ports(ep: SymbolicEndpoint, named: tuple[tuple[str, int, int], ...]) -> SymbolicEndpoint:
