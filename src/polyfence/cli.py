@@ -782,8 +782,15 @@ def _gate(report: Any, fail_on: str | None, quiet: bool) -> None:
     checks = summary["checks"]
     if not quiet:
         sev = ", ".join(f"{n} {s}" for s, n in summary["by_severity"].items() if n)
+        counts = (report.data.get("scope") or {}).get("counts") or {}
+        on = ", ".join(
+            f"{counts[key]} {key if counts[key] != 1 else key[:-1]}"
+            for key in ("namespaces", "workloads", "nodes")
+            if key in counts
+        )
         _err(
-            f"audit: {checks['fail']} checks failed, {checks['unknown']} unknown, "
+            f"audit on the given snapshot ({on or 'no cluster objects'}): "
+            f"{checks['fail']} checks failed, {checks['unknown']} unknown, "
             f"{checks['pass']} passed; open findings: {sev or 'none'}"
             + (f"; {summary['waived']} waived" if summary["waived"] else "")
         )

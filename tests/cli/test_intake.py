@@ -710,3 +710,12 @@ def test_the_header_never_contradicts_the_verdict_and_widening_comes_first() -> 
     stream = io.StringIO()
     _print_report(wider, stream)
     assert stream.getvalue().startswith("fidelity calico -> kubernetes: WIDENS (1 loss: 1 narrow)")
+
+
+def test_the_audit_summary_names_what_it_ran_on() -> None:
+    folder = Path(__file__).resolve().parents[2] / "examples" / "audits" / "pci"
+    code, _, err = run(
+        "audit", str(folder / "cluster"), "--config", str(folder / "audit.yaml"), "-o", os.devnull
+    )
+    assert code == 0, err
+    assert "audit on the given snapshot (4 namespaces, 6 workloads, 1 node): " in err
