@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
-from importlib import resources
+from importlib import metadata, resources
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -73,12 +73,8 @@ def validate_report(data: Any, source: SourceRef) -> None:
 
 
 def _tool_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("polyfence")
-    except Exception:  # pragma: no cover - running from a source tree without metadata
-        return "0+unknown"
+    """The installed package's version: pyproject.toml is its one source."""
+    return metadata.version("polyfence")
 
 
 def _checks_for(frameworks: Sequence[Framework]) -> list[str]:

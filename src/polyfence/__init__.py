@@ -4,6 +4,8 @@ The public API for scripts: ``load``, ``convert``, ``compare``, ``connectivity``
 ``audit``.
 """
 
+from importlib import metadata as _metadata
+
 from polyfence.api import (
     Bundle,
     ConversionResult,
@@ -24,7 +26,7 @@ from polyfence.errors import (
 from polyfence.fidelity import Effect, FidelityReport, Loss
 from polyfence.semantics.compare import Comparison, Relation
 
-__version__ = "0.1.0"
+__version__ = _metadata.version("polyfence")  # one source: pyproject.toml
 
 __all__ = [
     "Bundle",
