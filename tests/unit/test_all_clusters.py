@@ -104,6 +104,7 @@ def test_issue_pair_is_narrower_with_a_canary_counterexample() -> None:
     assert result.relation is Relation.NARROWER
     assert result.basis is not None and result.basis.kind is BasisKind.EVERY_CLUSTER
     assert result.headline() == "narrower: counterexample cluster below"
+    assert result.basis.method == "symbolic"
     cex = result.counterexample
     assert cex is not None and cex.witness.allowed_by == "a"
     namespaces = {
@@ -302,6 +303,7 @@ def test_adversarial_differences_are_found_and_reproduce(name: str) -> None:
     result = polyfence.compare(a, b)
     assert result.relation is expected, result.to_dict()
     assert result.basis is not None and result.basis.kind is BasisKind.EVERY_CLUSTER
+    assert result.basis.method == "symbolic" and result.basis.fallback is None
     _reproduces(a, b, result)
 
 
@@ -384,6 +386,7 @@ def test_reformulations_are_equivalent_on_every_cluster(name: str) -> None:
     result = polyfence.compare(_set(text_a), _set(text_b))
     assert result.relation is Relation.EQUIVALENT, result.to_dict()
     assert result.headline() == "equivalent on every cluster"
+    assert result.basis is not None and result.basis.method == "symbolic"
     assert result.counterexample is None
 
 
@@ -457,14 +460,41 @@ def test_bound_answers_undecided_and_falls_back_to_the_synthesised_inventory() -
     a, b = _set(A_ISSUE), _set(B_ISSUE)
     with pytest.raises(Undecided, match="more than 3 endpoint classes"):
         universal_inventory([a, b], bound=Bound(max_endpoints=3))
-    result = polyfence.compare(a, b, bound=Bound(max_endpoints=3))
+    # The symbolic procedure has the time budget: none at all, and it gives up at once.
+    result = polyfence.compare(a, b, bound=Bound(seconds=0))
     assert result.basis is not None and result.basis.kind is BasisKind.SYNTHESISED
     assert result.basis.undecided is not None and not result.decided
     assert result.headline().startswith(
-        "undecided on every cluster within the bound (more than 3 endpoint classes"
+        "undecided on every cluster within the bound (over the time budget"
     )
     assert "); on the synthesised inventory only (" in result.headline()
     assert result.headline().endswith("): equivalent")
+
+
+def test_sets_the_symbolic_procedure_does_not_model_go_to_the_universal_inventory() -> None:
+    """A construct outside the BDD model (here an FQDN peer) sends the pair to the universal
+    inventory, the basis names it, and that method's bound still applies."""
+    fqdn = """
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: dns, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: api}}
+  egress:
+  - toFQDNs: [{matchName: example.com}]
+"""
+    a = _set(A_ISSUE + "---\n" + fqdn)
+    b = _set(B_ISSUE + "---\n" + fqdn)
+    result = polyfence.compare(a, b)
+    assert result.relation is Relation.NARROWER
+    assert result.basis is not None and result.basis.method == "universal-inventory"
+    assert result.basis.fallback is not None and "FQDN" in result.basis.fallback
+    _reproduces(a, b, result)
+    bounded = polyfence.compare(a, b, bound=Bound(max_endpoints=3))
+    assert bounded.basis is not None and bounded.basis.kind is BasisKind.SYNTHESISED
+    assert bounded.headline().startswith(
+        "undecided on every cluster within the bound (more than 3 endpoint classes"
+    )
 
 
 def test_given_inventory_and_both() -> None:

@@ -69,6 +69,11 @@ class Basis:
     namespaces: int = 0
     endpoints: int = 0
     undecided: str | None = None
+    # Every cluster: how it was decided ("symbolic": BDDs over one connection's facts;
+    # "universal-inventory": the engine on one endpoint per realisable combination of facts),
+    # and why the symbolic procedure did not decide it (the construct it does not model).
+    method: str | None = None
+    fallback: str | None = None
 
     def describe(self) -> str:
         """``every cluster`` / ``the given inventory (3 namespaces, 412 endpoints)`` / …"""
@@ -85,6 +90,8 @@ class Basis:
             "namespaces": self.namespaces,
             "endpoints": self.endpoints,
             "undecided": self.undecided,
+            "method": self.method,
+            "fallback": self.fallback,
         }
 
 
@@ -249,11 +256,27 @@ def compare_every_cluster(
 ) -> Comparison:
     """How B relates to A on every cluster; raises ``Undecided`` beyond ``bound``.
 
-    Each difference found on the universal inventory involves at most two endpoints; it is
-    returned as a counterexample cluster of those endpoints and their namespaces.
+    The symbolic procedure (``semantics.bdd``) decides whatever it models; sets with other
+    constructs (``Basis.fallback`` names the first) go to the universal inventory, where each
+    difference involves at most two endpoints. Either way a difference is returned as a
+    counterexample cluster of those endpoints and their namespaces, re-checked.
     """
+    from polyfence.semantics import bdd
     from polyfence.semantics.counterexample import build_counterexample, realisable
 
+    fallback = bdd.out_of_scope([a, b])
+    if fallback is None:
+        decided = bdd.decide(a, b, profile, bound.seconds)
+        cexs = decided.counterexamples
+        wider = [cexs["b"].witness] if "b" in cexs else []
+        narrower = [cexs["a"].witness] if "a" in cexs else []
+        return Comparison(
+            _relation(wider, narrower),
+            tuple(wider + narrower),
+            0,
+            Basis(BasisKind.EVERY_CLUSTER, method="symbolic"),
+            tuple(cexs[k] for k in ("b", "a") if k in cexs),
+        )
     started = time.monotonic()
     universal = universal_inventory([a, b], profile, bound)
     universe = Universe(universal.inventory, [a, b], profile)
@@ -285,6 +308,12 @@ def compare_every_cluster(
         _relation(wider, narrower),
         tuple(wider + narrower),
         pairs,
-        Basis(BasisKind.EVERY_CLUSTER, universal.namespaces, universal.endpoints),
+        Basis(
+            BasisKind.EVERY_CLUSTER,
+            universal.namespaces,
+            universal.endpoints,
+            method="universal-inventory",
+            fallback=fallback,
+        ),
         tuple(found[k] for k in ("b", "a") if k in found),
     )

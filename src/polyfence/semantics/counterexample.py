@@ -124,8 +124,23 @@ def build_counterexample(
         endpoints,
         sa_labels=accounts,
     )
-    conn = Connection(src, dst, proto, port)
-    profile = universe.profile
+    return reproduce(
+        a, b, inventory, endpoints, Connection(src, dst, proto, port), side, universe.profile
+    )
+
+
+def reproduce(
+    a: PolicySet,
+    b: PolicySet,
+    inventory: Inventory,
+    endpoints: list[Endpoint],
+    conn: Connection,
+    side: str,
+    profile: EvaluationProfile,
+) -> Counterexample | None:
+    """The counterexample of ``conn`` on the small cluster ``inventory`` (its ``endpoints``),
+    when the single-connection verdict confirms that only ``side`` allows it; else None."""
+    src, dst, proto, port = conn.src, conn.dst, conn.protocol, conn.port
     on_a = verdict(a, conn, inventory, profile).allowed
     on_b = verdict(b, conn, inventory, profile).allowed
     if on_a == on_b or (on_b if side == "b" else on_a) is False:
