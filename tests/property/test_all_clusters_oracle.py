@@ -6,8 +6,9 @@ port ``http``). The oracle builds every cluster that universe can tell apart —
 n1 and n2 (``a`` = x, another value, absent), fresh namespaces with each labelling, and in every
 namespace two pods of every pod labelling (values x, y, another, absent) and every resolution
 of ``http`` (none, 80, another number) — and compares A and B on each with the class engine.
-The all-cluster answer must be "equivalent" exactly when no such cluster tells A from B, and
-every counterexample it prints must, read back as Kubernetes objects, tell them apart alone.
+The all-cluster answer (symbolic, by default) must be "equivalent" exactly when no such cluster
+tells A from B, every counterexample it prints must, read back as Kubernetes objects, tell them
+apart alone, and the universal inventory must reach the same relation.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from polyfence.io.files import parse_text
 from polyfence.model.document import Document
 from polyfence.model.policy import PolicySet
 from polyfence.model.provenance import SourceRef
-from polyfence.semantics.compare import BasisKind, Relation, compare
+from polyfence.semantics.compare import BasisKind, Relation, compare, compare_every_cluster
 
 pytestmark = pytest.mark.property
 
@@ -166,6 +167,7 @@ def test_every_cluster_verdict_agrees_with_brute_force(
     a, b = _ir(docs_a), _ir(docs_b)
     result = polyfence.compare(a, b)
     assert result.basis is not None and result.basis.kind is BasisKind.EVERY_CLUSTER
+    assert result.basis.method == "symbolic"  # the default; the other method is checked below
     event(f"relation: {result.relation.value}")
     assert (result.relation is Relation.EQUIVALENT) is not _brute_force_differs(a, b), (
         docs_a,
@@ -176,3 +178,5 @@ def test_every_cluster_verdict_agrees_with_brute_force(
         cluster = load(parse_text(cex.yaml(), "cex.yaml")).inventory
         on_cluster = polyfence.compare(a, b, inventory=cluster)
         assert on_cluster.relation is not Relation.EQUIVALENT, cex.yaml()
+    enumerated = compare_every_cluster(a, b, symbolic=False)
+    assert enumerated.relation is result.relation, (docs_a, docs_b, enumerated.to_dict())

@@ -814,19 +814,27 @@ def decide(
     return SymbolicResult(found, len(model.space.bdd.vars), len(model.space.bdd))
 
 
-def _preferences(var: _Var) -> list[int]:
+def _preferences(model: _Model, var: _Var, chosen: Mapping[str, int]) -> list[int]:
+    """Value indices from most to least readable: pods before addresses before nodes, an
+    address region holding a conventional address of the end's kind, else domain order
+    (absent labels, named namespaces, TCP first)."""
     if var.name.startswith("kind|"):
         return [POD, EXTERNAL, NODE]
-    return list(range(len(var.values)))
+    order = list(range(len(var.values)))
+    if var.name.startswith("region|"):
+        nice = _line(_NICE[chosen[f"kind|{var.name[7:]}"]])
+        regions = model.facts.regions
+        order.sort(key=lambda i: not any(lo <= nice <= hi for lo, hi in regions[i]))
+    return order
 
 
 def _choose(model: _Model, diff: Fn) -> dict[str, int]:
     """One satisfying assignment, each variable at its most readable value that still leaves
-    a difference (labels absent when they can be, pods before addresses, TCP first)."""
+    a difference (variables are visited in declaration order: kinds before regions)."""
     sp = model.space
     chosen: dict[str, int] = {}
     for var in sp.vars.values():
-        for index in _preferences(var):
+        for index in _preferences(model, var, chosen):
             narrowed = diff & sp.eq(var, index)
             if narrowed != sp.false:
                 diff, chosen[var.name] = narrowed, index
@@ -846,7 +854,7 @@ class _Addresses:
         nice = _line(_NICE[kind])
         candidates = [nice + i for i in range(4) for lo, hi in ranges if lo <= nice + i <= hi]
         for lo, hi in ranges:
-            candidates += [x for x in (lo + 1, lo, hi) if lo <= x <= hi]
+            candidates += [x for x in (lo + 10, lo + 1, lo, hi) if lo <= x <= hi]
         for line in candidates:
             if line not in self.taken:
                 self.taken.add(line)

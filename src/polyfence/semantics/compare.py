@@ -253,18 +253,21 @@ def compare_every_cluster(
     b: PolicySet,
     profile: EvaluationProfile = DEFAULT_PROFILE,
     bound: Bound = DEFAULT_BOUND,
+    *,
+    symbolic: bool = True,
 ) -> Comparison:
     """How B relates to A on every cluster; raises ``Undecided`` beyond ``bound``.
 
     The symbolic procedure (``semantics.bdd``) decides whatever it models; sets with other
     constructs (``Basis.fallback`` names the first) go to the universal inventory, where each
-    difference involves at most two endpoints. Either way a difference is returned as a
+    difference involves at most two endpoints (``symbolic=False`` forces that method: tests and
+    benchmarks check one against the other). Either way a difference is returned as a
     counterexample cluster of those endpoints and their namespaces, re-checked.
     """
     from polyfence.semantics import bdd
     from polyfence.semantics.counterexample import build_counterexample, realisable
 
-    fallback = bdd.out_of_scope([a, b])
+    fallback = bdd.out_of_scope([a, b]) if symbolic else "the universal inventory was asked for"
     if fallback is None:
         decided = bdd.decide(a, b, profile, bound.seconds)
         cexs = decided.counterexamples
