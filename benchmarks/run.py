@@ -36,11 +36,15 @@ FULL = {
     "convert": (200, 5000, 20),
     "conn-small": (2000, 500, 20),
     "conn-large": (10000, 2000, 50),
+    "every-100": (500, 100, 10),
+    "every-1000": (5000, 1000, 40),
+    "every-5000": (10000, 5000, 50),
 }
 QUICK = {
     "convert": (50, 500, 8),
     "conn-small": (300, 60, 8),
     "conn-large": (1000, 200, 12),
+    "every-100": (500, 100, 10),
 }
 # (case kind, dataset) in run order
 CASES = (
@@ -50,6 +54,9 @@ CASES = (
     ("compare", "conn-large"),
     ("audit", "conn-large"),
     ("mesh", "conn-large"),
+    ("every-cluster", "every-100"),
+    ("every-cluster", "every-1000"),
+    ("every-cluster", "every-5000"),
 )
 
 
@@ -287,6 +294,41 @@ def case_compare(data: Path, rec: _Recorder) -> None:
     rec.add("class pairs compared", cmp.pairs_compared, "pairs")
 
 
+def case_every_cluster(data: Path, rec: _Recorder) -> None:
+    """Issue 15: compare on every cluster (symbolic, BDDs) next to compare on the inventory,
+    against a reformulated twin (k8s -> Calico, read back) and a twin missing one policy."""
+    from polyfence import api
+    from polyfence.io.files import dump, parse_text
+    from polyfence.semantics.compare import compare_every_cluster
+
+    bundle = rec.phase(
+        "api.load (policies + cluster)",
+        lambda: api.load([str(data / "policies.yaml"), str(data / "cluster.yaml")]),
+    )
+    res = api.convert(bundle, "calico", verify=False)
+    twin = api.load(parse_text(dump(res.documents, "yaml"), "calico.yaml")).policies
+    given = rec.phase(
+        "compare vs Calico twin on the given inventory",
+        lambda: api.compare(bundle.policies, twin, inventory=bundle.inventory),
+    )
+    every = rec.phase(
+        "compare vs Calico twin on every cluster (symbolic)",
+        lambda: compare_every_cluster(bundle.policies, twin),
+    )
+    short = twin.with_policies(twin.policies[:-1])
+    missing = rec.phase(
+        "compare vs twin missing one policy, every cluster + counterexample",
+        lambda: compare_every_cluster(bundle.policies, short),
+    )
+    rec.add("pods", len(bundle.inventory.pods), "pods")
+    rec.add("policies", sum(1 for _ in bundle.policies), "policies")
+    rec.add("relation on the given inventory", given.relation.value, "")
+    rec.add("relation on every cluster", every.relation.value, "")
+    rec.add("basis method", every.basis.method if every.basis else "", "")
+    rec.add("relation, one policy missing", missing.relation.value, "")
+    rec.add("counterexamples, one policy missing", len(missing.counterexamples), "clusters")
+
+
 def case_audit(data: Path, rec: _Recorder) -> None:
     """Every framework on the whole cluster, with zones on half of the namespaces."""
     from polyfence import api
@@ -369,6 +411,7 @@ CASE_FUNCS = {
     "connectivity": case_connectivity,
     "compare": case_compare,
     "audit": case_audit,
+    "every-cluster": case_every_cluster,
 }
 
 
@@ -494,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
             emit(label, "policies.yaml size", ppath.stat().st_size / 2**20, "MiB")
             dirs[name] = out
         for kind, dataset in CASES:
+            if dataset not in sizes:
+                continue  # --quick runs the every-cluster case at 100 policies only
             pods, pols, _ = sizes[dataset]
             label = f"{kind} {pols}pol" if kind == "convert" else f"{kind} {pods}p/{pols}pol"
             passes = [False] if args.no_trace else [False, True]
