@@ -48,10 +48,13 @@ Capability table (feature → read AWS → IR / write IR → AWS):
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+import jsonschema
 
 from polyfence.errors import Diagnostic, InputError
 from polyfence.fidelity import Effect, Feature, FidelityReport, Loss, Treatment
@@ -72,6 +75,7 @@ from polyfence.model.policy import (
 from polyfence.model.ports import ANY_PORTS, PortMatch, PortSpec, protocol_number
 from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import All, LabelSelectorError, Selector, from_label_selector
+from polyfence.schemas import in_document_order, input_schema
 from polyfence.semantics.intervals import IntervalSet, IPSet
 from polyfence.translation import RenderOptions, Translation
 from polyfence.translators._aws_rules import (
@@ -132,6 +136,11 @@ def is_prefix_lists(data: Any) -> bool:
         and isinstance(data.get("PrefixLists"), list)
         and "SecurityGroups" not in data
     )
+
+
+@functools.cache
+def _sgp_validator() -> jsonschema.protocols.Validator:
+    return jsonschema.Draft7Validator(input_schema("aws-securitygrouppolicy.json"))
 
 
 def is_binding(doc: Document) -> bool:
@@ -226,6 +235,13 @@ class _Reader:
     def add_group(self, group: RawGroup) -> None:
         self.groups.append(group)
         self.by_name.setdefault(group.label, group.key)
+
+    def valid_binding(self, doc: Document) -> bool:
+        """A SecurityGroupPolicy as the CRD admits it; located errors otherwise."""
+        errors = list(in_document_order(_sgp_validator().iter_errors(doc.data)))
+        for err in errors:
+            self.error(doc.source.child(*err.absolute_path), err.message)
+        return not errors
 
     def binding(self, doc: Document) -> None:
         data, ref = doc.data, doc.source
@@ -529,7 +545,8 @@ class AwsSecurityGroupTranslator:
         templates = []
         for doc in docs:
             if is_binding(doc):
-                reader.binding(doc)
+                if reader.valid_binding(doc):
+                    reader.binding(doc)
             elif is_mapping(doc):
                 reader.mapping(doc)
             elif is_prefix_lists(doc.data):

@@ -77,7 +77,7 @@ from polyfence.model.selectors import (
     or_,
     parse,
 )
-from polyfence.schemas import input_schema
+from polyfence.schemas import in_document_order, input_schema
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet
 from polyfence.translation import RenderOptions, Translation
 
@@ -203,9 +203,7 @@ class _Reader:
         self.losses.append(Loss(effect, Treatment.DROPPED, feature, ref, message))
 
     def schema(self, doc: Document) -> bool:
-        errors = sorted(
-            validator(doc.kind or "").iter_errors(doc.data), key=lambda e: list(e.absolute_path)
-        )
+        errors = list(in_document_order(validator(doc.kind or "").iter_errors(doc.data)))
         for err in errors:
             self.error(doc.source.child(*err.absolute_path), err.message)
         return not errors

@@ -63,7 +63,7 @@ from polyfence.model.selectors import (
     from_label_selector,
     normalize,
 )
-from polyfence.schemas import input_schema
+from polyfence.schemas import in_document_order, input_schema
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet, IPSet
 from polyfence.translation import RenderOptions, Translation
 from polyfence.translators._cilium_requires import Requirement, expand_requirements
@@ -525,9 +525,7 @@ class CiliumTranslator:
             if not self.accepts(doc):
                 continue
             data = doc.data
-            errors = sorted(
-                validator(doc.kind or "").iter_errors(data), key=lambda e: list(e.absolute_path)
-            )
+            errors = list(in_document_order(validator(doc.kind or "").iter_errors(data)))
             for err in errors:
                 reader.error(doc.source.child(*err.absolute_path), _schema_message(err, doc.kind))
             if errors:

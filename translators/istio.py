@@ -44,7 +44,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -72,7 +72,7 @@ from polyfence.model.policy import (
 from polyfence.model.ports import ANY_PORTS, PortMatch, PortSpec, Protocol
 from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import All, Selector, from_label_selector
-from polyfence.schemas import input_schema
+from polyfence.schemas import in_document_order, input_schema
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet, IPSet
 from polyfence.translation import RenderOptions, Translation
 
@@ -181,11 +181,6 @@ def _prune_nulls(value: Any) -> Any:
     if isinstance(value, list):
         return [_prune_nulls(v) for v in value]
     return value
-
-
-def _path_key(path: Iterable[Any]) -> tuple[tuple[int, int, str], ...]:
-    """Sort key for JSON paths mixing list indexes and field names (numeric index order)."""
-    return tuple((0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in path)
 
 
 # Istio string patterns ---------------------------------------------------------------------
@@ -378,7 +373,7 @@ class _Reader:
 
     def structure(self, data: dict[str, Any], ref: SourceRef) -> None:
         """Schema, unknown fields and metadata: the API server's checks."""
-        errors = sorted(validator().iter_errors(data), key=lambda e: _path_key(e.absolute_path))
+        errors = list(in_document_order(validator().iter_errors(data)))
         for err in errors:
             self.error(ref.child(*err.absolute_path), err.message)
         for key in data:

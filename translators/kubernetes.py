@@ -53,7 +53,7 @@ from polyfence.model.selectors import (
     Selector,
     from_label_selector,
 )
-from polyfence.schemas import input_schema
+from polyfence.schemas import in_document_order, input_schema
 from polyfence.semantics.intervals import IntervalSet, IPSet
 from polyfence.translation import RenderOptions, Translation
 
@@ -243,7 +243,7 @@ class _Reader:
         # ``status`` is the server's (some releases served an empty one; dumps keep it): it
         # carries no policy, so it is read past rather than validated.
         served = {k: v for k, v in data.items() if k != "status"}
-        errors = sorted(_validator().iter_errors(served), key=lambda e: list(e.absolute_path))
+        errors = list(in_document_order(_validator().iter_errors(served)))
         for err in errors:
             self.error(ref.child(*err.absolute_path), err.message)
         if errors:

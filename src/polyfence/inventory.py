@@ -7,14 +7,18 @@ Pods). Selectors are never resolved here; the engine matches them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+import jsonschema
+
 from polyfence.errors import Diagnostic, InputError
 from polyfence.model.document import Document
 from polyfence.model.ports import protocol_number
+from polyfence.schemas import in_document_order
 from polyfence.semantics.intervals import IPSet, parse_cidr
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -48,6 +52,145 @@ _DEFAULT_PROFILE_RULES: tuple[object, ...] = (None, [], [{"action": "Allow"}])
 _CILIUM_NS_LABELS = "io.cilium.k8s.namespace.labels."
 _CILIUM_SA = "io.cilium.k8s.policy.serviceaccount"
 _CILIUM_RESERVED = ("io.cilium.k8s.", "io.kubernetes.pod.namespace")
+
+
+# The shape of the fields the inventory reads, as the API server would have them: a located
+# error for anything else, never a traceback or a silent default. Fields it does not read are
+# free (dumps carry many).
+_STRINGS = {"type": "object", "additionalProperties": {"type": "string"}}
+_OBJECT: dict[str, Any] = {"type": "object"}
+_LIST_OF_OBJECTS = {"type": "array", "items": _OBJECT}
+_CONTAINERS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "ports": _LIST_OF_OBJECTS},
+    },
+}
+_POD_SPEC = {
+    "type": "object",
+    "properties": {
+        "containers": _CONTAINERS,
+        "initContainers": _CONTAINERS,
+        "serviceAccountName": {"type": "string"},
+        "serviceAccount": {"type": "string"},
+        "nodeName": {"type": "string"},
+        "hostNetwork": {"type": "boolean"},
+    },
+}
+_TEMPLATE = {
+    "type": "object",
+    "properties": {
+        "metadata": {
+            "type": "object",
+            "properties": {"labels": _STRINGS, "annotations": _STRINGS},
+        },
+        "spec": _POD_SPEC,
+    },
+}
+_WORKLOAD_SPEC = {"type": "object", "properties": {"template": _TEMPLATE}}
+_SHAPES: dict[str, dict[str, Any]] = {
+    "Pod": {
+        "properties": {
+            "spec": _POD_SPEC,
+            "status": {
+                "type": "object",
+                "properties": {"podIP": {"type": "string"}, "podIPs": _LIST_OF_OBJECTS},
+            },
+        }
+    },
+    "CronJob": {
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "jobTemplate": {"type": "object", "properties": {"spec": _WORKLOAD_SPEC}}
+                },
+            }
+        }
+    },
+    **{
+        kind: {"properties": {"spec": _WORKLOAD_SPEC}}
+        for kind in WORKLOAD_KINDS
+        if kind != "CronJob"
+    },
+    "Node": {
+        "properties": {"status": {"type": "object", "properties": {"addresses": _LIST_OF_OBJECTS}}}
+    },
+    "Service": {
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "selector": _STRINGS,
+                    "ports": _LIST_OF_OBJECTS,
+                    "clusterIPs": {"type": "array"},
+                    "externalIPs": {"type": "array"},
+                    "type": {"type": "string"},
+                },
+            }
+        }
+    },
+    "DNSRecords": {
+        "properties": {"spec": {"type": "object", "properties": {"records": _LIST_OF_OBJECTS}}}
+    },
+    "ExternalAddresses": {
+        "properties": {"spec": {"type": "object", "properties": {"cidrs": {"type": "array"}}}}
+    },
+    "WorkloadEndpoint": {
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "ipNetworks": {"type": "array"},
+                    "profiles": {"type": "array"},
+                    "ports": _LIST_OF_OBJECTS,
+                },
+            }
+        }
+    },
+    "CiliumEndpoint": {"properties": {"status": _OBJECT}},
+    "Profile": {"properties": {"spec": _OBJECT}},
+    "PeerAuthentication": {
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "mtls": {"type": "object", "properties": {"mode": {"type": "string"}}},
+                    "selector": {
+                        "type": "object",
+                        "properties": {"matchLabels": _STRINGS},
+                    },
+                },
+            }
+        }
+    },
+}
+_METADATA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "namespace": {"type": "string"},
+        "labels": _STRINGS,
+        "annotations": _STRINGS,
+    },
+}
+
+
+@functools.cache
+def _shape(kind: str) -> jsonschema.protocols.Validator:
+    schema = {"type": "object", **_SHAPES.get(kind, {})}
+    schema.setdefault("properties", {})["metadata"] = _METADATA
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _misshapen(doc: Document, problems: list[Diagnostic]) -> bool:
+    """Record a located error per field of the wrong type; whether there was any."""
+    found = False
+    for err in in_document_order(_shape(str(doc.kind)).iter_errors(doc.data)):
+        problems.append(Diagnostic(doc.source.child(*err.absolute_path), err.message))
+        found = True
+    return found
 
 
 def is_inventory(doc: Document) -> bool:
@@ -609,7 +752,7 @@ def inventory_from_documents(docs: Iterable[Document]) -> Inventory:
     derived_ns: dict[str, dict[str, str]] = {}  # namespace labels Calico or Cilium reported
     for doc in docs:
         kind = doc.kind
-        if not isinstance(doc.data, dict) or not is_inventory(doc):
+        if not isinstance(doc.data, dict) or not is_inventory(doc) or _misshapen(doc, problems):
             continue
         meta = doc.data.get("metadata") or {}
         name = str(meta.get("name") or "")

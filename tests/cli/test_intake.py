@@ -696,3 +696,52 @@ def test_the_audit_summary_names_what_it_ran_on() -> None:
     )
     assert code == 0, err
     assert "audit on the given snapshot (4 namespaces, 6 workloads, 1 node): " in err
+
+
+# hostile shapes found by fuzzing the readers: located errors, never tracebacks ------------------
+
+_DEPLOY = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: n}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "pointer"),
+    [
+        (_DEPLOY + "spec: {template: x}\n", "/spec/template"),
+        (_DEPLOY + "spec: {template: {spec: 3}}\n", "/spec/template/spec"),
+        (
+            _DEPLOY + "spec: {template: {metadata: {labels: [a]}}}\n",
+            "/spec/template/metadata/labels",
+        ),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: []\n", "/spec"),
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nstatus: {podIPs: [1]}\n",
+            "/status/podIPs/0",
+        ),
+        (
+            "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p}\n"
+            "spec: {mtls: true}\n",
+            "/spec/mtls",
+        ),
+        (
+            "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+            "metadata: {name: p, namespace: n, labels: x}\nspec: {selector: all()}\n",
+            "/metadata/labels",
+        ),
+        (
+            "apiVersion: vpcresources.k8s.aws/v1beta1\nkind: SecurityGroupPolicy\n"
+            "metadata: {name: s, namespace: n}\nspec: {podSelector: [], securityGroups: {groupIds: [sg-1]}}\n",
+            "/spec/podSelector",
+        ),
+    ],
+)
+def test_hostile_shapes_are_located_errors(text: str, pointer: str) -> None:
+    code, out, err = run("validate", "-", input=text)
+    assert code == 3 and out == "", err
+    assert f"<stdin>[0]:{pointer} (line" in err and "Traceback" not in err
+
+
+def test_schema_errors_sort_by_place_even_when_names_and_indexes_meet() -> None:
+    from polyfence.schemas import path_key
+
+    paths = [["spec", "ingress", 1], ["spec", "ingress", "x"], ["spec", "ingress", 0]]
+    assert sorted(paths, key=path_key) == [paths[2], paths[0], paths[1]]

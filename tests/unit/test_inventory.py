@@ -96,7 +96,7 @@ def test_bad_labels_are_located() -> None:
     with pytest.raises(InputError) as info:
         inventory_from_documents(parse_text(text, "ns.yaml"))
     (diag,) = info.value.diagnostics
-    assert str(diag.source) == "ns.yaml[0]:/metadata/labels"
+    assert str(diag.source) == "ns.yaml[0]:/metadata/labels/a"  # the value that is not a string
 
 
 def test_external_addresses() -> None:

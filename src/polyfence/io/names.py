@@ -1,4 +1,4 @@
-"""Object names and namespaces as the API server checks them, in one place for every format.
+"""Object metadata as the API server checks it, in one place for every format.
 
 A name that could leave an output directory (``/``, ``..``, NUL) or that is not a string is an
 error; a name that is merely not DNS-1123 (``allow_frontend``) appears in repositories and test
@@ -27,7 +27,7 @@ def _unsafe(value: str) -> str | None:
 
 
 def check_metadata(doc: Document) -> tuple[list[Diagnostic], list[Diagnostic]]:
-    """Errors and warnings about ``metadata.name`` and ``metadata.namespace`` of one document."""
+    """Errors and warnings about one document's name, namespace, labels and annotations."""
     errors: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
     data = doc.data
@@ -37,6 +37,15 @@ def check_metadata(doc: Document) -> tuple[list[Diagnostic], list[Diagnostic]]:
     if not isinstance(meta, dict):
         errors.append(Diagnostic(doc.source.child("metadata"), "metadata must be an object"))
         return errors, warnings
+    for key in ("labels", "annotations"):
+        value = meta.get(key)
+        if value is not None and not (
+            isinstance(value, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        ):
+            errors.append(
+                Diagnostic(doc.source.child("metadata", key), f"{key} must map strings to strings")
+            )
     for key, pattern, limit, what in (
         ("name", DNS_SUBDOMAIN, 253, "a lowercase DNS-1123 subdomain"),
         ("namespace", DNS_LABEL, 63, "a lowercase DNS-1123 label"),
