@@ -299,7 +299,7 @@ def _verification(cmp: Comparison) -> Verification:
     basis = cmp.basis
     assert basis is not None
     inventory = {
-        BasisKind.EVERY_CLUSTER: "every-cluster",
+        BasisKind.EVERY_CLUSTER: "every-cluster" if basis.proven else "universal",
         BasisKind.GIVEN: "given",
         BasisKind.SYNTHESISED: "synthesised",
     }[basis.kind]
@@ -310,10 +310,14 @@ def _verification(cmp: Comparison) -> Verification:
         cmp.relation.value,
         inventory,
         tuple(w.to_dict() for w in cmp.witnesses),
-        basis.kind.value,
+        basis.kind.value
+        if basis.proven or basis.kind is not BasisKind.EVERY_CLUSTER
+        else "universal-inventory",
         text,
         basis.undecided,
         None if cex is None else cex.to_dict(),
+        basis.method,
+        basis.fallback,
     )
 
 

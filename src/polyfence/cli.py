@@ -663,7 +663,14 @@ def compare(
 def _print_comparison(result: Any, profile_name: str, with_yaml: bool) -> None:
     """The verdict with its basis first, then witnesses and (every cluster) the cluster YAML."""
     click.echo(result.headline())
-    click.echo(f"  profile: {profile_name}; {result.pairs_compared} endpoint-class pairs compared")
+    basis = result.basis
+    if basis is not None and basis.method == "symbolic":
+        how = "decided symbolically (BDDs over one connection's facts)"
+    elif basis is not None and basis.method is not None:
+        how = f"{result.pairs_compared} endpoint-class pairs of a universal inventory compared"
+    else:
+        how = f"{result.pairs_compared} endpoint-class pairs compared"
+    click.echo(f"  profile: {profile_name}; {how}")
     if result.counterexamples:
         for cex in result.counterexamples:
             click.echo(f"  witness: {cex.witness}")

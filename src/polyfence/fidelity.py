@@ -112,6 +112,13 @@ class Verification:
     basis_text: str = "given inventory"
     undecided: str | None = None
     counterexample: dict[str, Any] | None = field(default=None, compare=False)
+    method: str | None = None  # every cluster: "symbolic" or "universal-inventory"
+    fallback: str | None = None  # the construct that kept the symbolic procedure out
+
+    @property
+    def proven(self) -> bool:
+        """Decided for every cluster by a procedure that models every construct in play."""
+        return self.basis == "every-cluster" and self.undecided is None
 
     def describe(self) -> str:
         """``verification (every cluster): equivalent`` and the like: never without a basis."""
@@ -131,6 +138,8 @@ class Verification:
             "undecided": self.undecided,
             "witnesses": list(self.witnesses),
             "counterexample": self.counterexample,
+            "method": self.method,
+            "fallback": self.fallback,
         }
 
 
@@ -151,12 +160,16 @@ class FidelityReport:
 
     @property
     def widens(self) -> bool:
-        """Whether the output may allow more than the input."""
-        if self.verification is not None and self.verification.relation in (
-            "wider",
-            "incomparable",
-        ):
+        """Whether the output may allow more than the input.
+
+        A verification proven on every cluster settles it: a widening loss is what a
+        translator could not rule out, and the proof rules it in or out. Otherwise (an
+        inventory, or no proof) a widening loss counts, fail closed."""
+        ver = self.verification
+        if ver is not None and ver.relation in ("wider", "incomparable"):
             return True
+        if ver is not None and ver.proven:
+            return False
         return any(loss.effect is Effect.WIDENED for loss in self.losses)
 
     @property

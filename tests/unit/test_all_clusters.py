@@ -490,6 +490,11 @@ spec:
     assert result.basis is not None and result.basis.method == "universal-inventory"
     assert result.basis.fallback is not None and "FQDN" in result.basis.fallback
     _reproduces(a, b, result)
+    assert result.decided  # a difference the enumeration finds is real: it reproduces
+    same = polyfence.compare(a, a)
+    assert same.relation is Relation.EQUIVALENT and not same.decided
+    assert same.headline().startswith("equivalent on a universal inventory")
+    assert "FQDN" in same.headline() and "not a proof for every cluster" in same.headline()
     bounded = polyfence.compare(a, b, bound=Bound(max_endpoints=3))
     assert bounded.basis is not None and bounded.basis.kind is BasisKind.SYNTHESISED
     assert bounded.headline().startswith(

@@ -75,8 +75,21 @@ class Basis:
     method: str | None = None
     fallback: str | None = None
 
+    @property
+    def proven(self) -> bool:
+        """Whether "equivalent" here is a proof for every cluster: the symbolic procedure models
+        every construct in play; the enumeration has been seen to miss differences, so its
+        "equivalent" is evidence, not proof (a difference it finds is real: it reproduces)."""
+        return self.kind is BasisKind.EVERY_CLUSTER and self.method != "universal-inventory"
+
     def describe(self) -> str:
         """``every cluster`` / ``the given inventory (3 namespaces, 412 endpoints)`` / …"""
+        if self.kind is BasisKind.EVERY_CLUSTER and not self.proven:
+            why = f": {self.fallback} has no symbolic model" if self.fallback else ""
+            return (
+                "a universal inventory (every combination of the facts in play, enumerated"
+                f"{why}; not a proof for every cluster)"
+            )
         if self.kind is BasisKind.EVERY_CLUSTER:
             return "every cluster"
         counts = f"{self.namespaces} namespaces, {self.endpoints} endpoints"
@@ -135,8 +148,18 @@ class Comparison:
 
     @property
     def decided(self) -> bool:
-        """Whether the verdict holds on its stated basis without an undecided caveat."""
-        return self.basis is None or self.basis.undecided is None
+        """Whether the verdict holds on its stated basis without a caveat: not undecided, and
+        an "equivalent" without an inventory is a proof (see ``Basis.proven``)."""
+        basis = self.basis
+        if basis is None:
+            return True
+        if basis.undecided is not None:
+            return False
+        return (
+            self.relation is not Relation.EQUIVALENT
+            or basis.kind is not BasisKind.EVERY_CLUSTER
+            or basis.proven
+        )
 
     def headline(self) -> str:
         """The first line of a report: the relation and always its basis."""
