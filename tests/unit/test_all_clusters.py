@@ -585,3 +585,19 @@ def test_bundle_inventory_is_the_given_one() -> None:
     assert isinstance(bundle, Bundle)
     result = compare_every_cluster(bundle.policies, bundle.policies)
     assert result.relation is Relation.EQUIVALENT
+
+
+def test_a_proof_on_every_cluster_settles_widening_and_nothing_else_does() -> None:
+    from polyfence.fidelity import Effect, Feature, FidelityReport, Loss, Treatment, Verification
+
+    may_widen = Loss(Effect.WIDENED, Treatment.DROPPED, Feature.DENY_ACTION, None, "deny dropped")
+
+    def report(relation: str, basis: str, undecided: str | None = None) -> FidelityReport:
+        ver = Verification(relation, "x", basis=basis, undecided=undecided)
+        return FidelityReport("calico", "kubernetes", (may_widen,), ver)
+
+    assert not report("equivalent", "every-cluster").widens
+    assert report("wider", "every-cluster").widens
+    assert report("equivalent", "given-inventory").widens  # a cluster proves nothing general
+    assert report("equivalent", "universal-inventory").widens  # evidence, not proof
+    assert report("equivalent", "every-cluster", undecided="bound").widens
