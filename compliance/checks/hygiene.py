@@ -17,9 +17,12 @@ from polyfence.compliance.model import (
     outcome,
 )
 from polyfence.model.policy import Action, Governed, Layer, Policy
+from polyfence.semantics import bdd
 from polyfence.semantics.engine import Connectivity
+from polyfence.semantics.universe import Undecided
 
 REDUNDANCY_LIMIT = 150  # policies; above it, one engine run per policy costs too much
+SYMBOLIC_SECONDS = 60.0  # the symbolic redundancy check's budget (one evaluation per policy)
 # Policy documents a reader turns into one IR policy or more whenever they govern a direction.
 _READ_KINDS = frozenset(
     {
@@ -92,6 +95,50 @@ def _has_allow(policy: Policy) -> bool:
     )
 
 
+def _redundant(ctx: AuditContext, candidates: list[Policy]) -> tuple[list[tuple[Policy, str]], str]:
+    """The candidates whose removal changes nothing, with where that holds, and a detail.
+
+    On every cluster when the symbolic procedure models the policies (a policy redundant
+    only on today's pods may be the one that matters tomorrow); otherwise on this snapshot,
+    saying why every cluster was not decided.
+    """
+    not_modelled = bdd.out_of_scope([ctx.policies])
+    if not_modelled is None:
+        try:
+            found = bdd.redundant(ctx.policies, candidates, ctx.profile, SYMBOLIC_SECONDS)
+        except Undecided as exc:
+            not_modelled = str(exc)
+        else:
+            return [(p, "on any cluster") for p in found], ""
+    if len(ctx.policies) > REDUNDANCY_LIMIT:
+        return [], (
+            f"; redundancy not computed ({len(ctx.policies)} policies > {REDUNDANCY_LIMIT}, "
+            f"and not decided for every cluster: {not_modelled})"
+        )
+    where = f"in this snapshot (not decided for every cluster: {not_modelled})"
+    # Judged within the policy's own layer: a mesh policy that repeats what the network layer
+    # already enforces is defence in depth, not dead weight.
+    layers = len(ctx.policies.layers()) > 1
+    bases: dict[Layer, Any] = {}
+    out: list[tuple[Policy, str]] = []
+    for policy in candidates:
+        own = [p for p in ctx.policies if p.layer is policy.layer] if layers else None
+        base = bases.get(policy.layer)
+        if base is None:
+            base = (
+                Connectivity(ctx.universe, ctx.policies.with_policies(own)).matrix()
+                if own is not None
+                else ctx.matrix
+            )
+            bases[policy.layer] = base
+        rest = ctx.policies.with_policies(
+            p for p in (own if own is not None else ctx.policies) if p is not policy
+        )
+        if Connectivity(ctx.universe, rest).matrix() == base:
+            out.append((policy, f"of the {policy.layer.value} layer {where}" if layers else where))
+    return out, ""
+
+
 @check(
     "NSEG-K17",
     "Ineffective policies (dangling, vacuous, redundant)",
@@ -136,37 +183,15 @@ def k17_ineffective_policies(ctx: AuditContext) -> CheckOutcome:
     findings.extend(_inert_documents(ctx))
     detail = ""
     if ctx.has_workloads and candidates:
-        if len(ctx.policies) > REDUNDANCY_LIMIT:
-            detail = (
-                f"; redundancy not computed ({len(ctx.policies)} policies > {REDUNDANCY_LIMIT})"
-            )
-        else:
-            # Judged within the policy's own layer: a mesh policy that repeats what the network
-            # layer already enforces is defence in depth, not dead weight.
-            layers = len(ctx.policies.layers()) > 1
-            bases: dict[Layer, Any] = {}
-            for policy in candidates:
-                own = [p for p in ctx.policies if p.layer is policy.layer] if layers else None
-                base = bases.get(policy.layer)
-                if base is None:
-                    base = (
-                        Connectivity(ctx.universe, ctx.policies.with_policies(own)).matrix()
-                        if own is not None
-                        else ctx.matrix
-                    )
-                    bases[policy.layer] = base
-                rest = ctx.policies.with_policies(
-                    p for p in (own if own is not None else ctx.policies) if p is not policy
-                )
-                if Connectivity(ctx.universe, rest).matrix() == base:
-                    ref = ctx.policy_ref(policy)
-                    where = f" of the {policy.layer.value} layer" if layers else ""
-                    findings.append(
-                        Finding(info.id, Status.FAIL, info.severity, ctx.policy_resource(policy),
-                                f"{ref.kind} {policy.id} is redundant: removing it changes no "
-                                f"connection{where}",
-                                (ref,), observed="no effect", key=str(policy.id))
-                    )  # fmt: skip
+        redundant, detail = _redundant(ctx, candidates)
+        for policy, where in redundant:
+            ref = ctx.policy_ref(policy)
+            findings.append(
+                Finding(info.id, Status.FAIL, info.severity, ctx.policy_resource(policy),
+                        f"{ref.kind} {policy.id} is redundant: removing it changes no "
+                        f"connection {where}",
+                        (ref,), observed="no effect", key=str(policy.id))
+            )  # fmt: skip
     result = outcome(
         info,
         findings,

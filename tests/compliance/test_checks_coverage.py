@@ -341,7 +341,51 @@ def test_k17_duplicate_allow_is_redundant_default_deny_is_not() -> None:
     dup = (ALLOW_WEB % "allow-1", ALLOW_WEB % "allow-2")
     result = run("NSEG-K17", *CLUSTER, client, default_deny("a", "Ingress"), *dup)
     assert set(failing(result)) == {"NetworkPolicy/a/allow-1", "NetworkPolicy/a/allow-2"}
-    assert "redundant" in failing(result)["NetworkPolicy/a/allow-1"].message
+    message = failing(result)["NetworkPolicy/a/allow-1"].message
+    assert message.endswith("is redundant: removing it changes no connection on any cluster")
+
+
+ALLOW_WEB_FROM = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: %s, namespace: a}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+  ingress: [{from: [{podSelector: {matchLabels: {app: %s}}}], ports: [{port: 80}]}]
+"""
+
+
+def test_k17_a_policy_idle_today_but_not_on_every_cluster_is_not_redundant() -> None:
+    """No pod is app=batch today, so removing allow-batch changes nothing in this snapshot;
+    the first batch pod would need it, so deleting it is not a clean-up: not reported."""
+    client = deploy("a", "client", {"app": "client"})
+    result = run(
+        "NSEG-K17",
+        *CLUSTER,
+        client,
+        default_deny("a", "Ingress"),
+        ALLOW_WEB_FROM % ("allow-client", "client"),
+        ALLOW_WEB_FROM % ("allow-batch", "batch"),
+    )
+    assert "NetworkPolicy/a/allow-batch" not in failing(result), result.findings
+
+
+def test_k17_outside_the_symbolic_model_redundancy_is_judged_on_the_snapshot_and_says_so() -> None:
+    client = deploy("a", "client")
+    dup = (ALLOW_WEB % "allow-1", ALLOW_WEB % "allow-2")
+    fqdn = """
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: dns, namespace: a}
+spec:
+  endpointSelector: {matchLabels: {app: client}}
+  egress: [{toFQDNs: [{matchName: example.com}]}]
+"""
+    result = run("NSEG-K17", *CLUSTER, client, default_deny("a", "Ingress"), *dup, fqdn)
+    message = failing(result)["NetworkPolicy/a/allow-1"].message
+    assert "in this snapshot (not decided for every cluster: " in message
+    assert "FQDN" in message
 
 
 def test_k17_clean_policies_pass() -> None:

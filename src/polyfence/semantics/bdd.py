@@ -51,6 +51,7 @@ from polyfence.model.policy import (
     Direction,
     Governed,
     Layer,
+    Policy,
     PolicySet,
     Rule,
     Subject,
@@ -812,6 +813,29 @@ def decide(
             if diff != model.space.false:
                 found[side] = _counterexample(model, a, b, diff, side)
     return SymbolicResult(found, len(model.space.bdd.vars), len(model.space.bdd))
+
+
+def redundant(
+    policies: PolicySet,
+    candidates: Sequence[Policy],
+    profile: EvaluationProfile = DEFAULT_PROFILE,
+    seconds: float = 30.0,
+) -> list[Policy]:
+    """The candidates whose removal alone changes no connection on any cluster.
+
+    One model serves every subset (removing a policy only removes facts), and decision
+    diagrams are canonical, so each candidate costs one evaluation and one comparison. The
+    caller checks ``out_of_scope`` first; raises ``Undecided`` past ``seconds``.
+    """
+    model = _Model([policies], profile, time.monotonic() + seconds)
+    full = model.allowed(policies) & model.consistent
+    out = []
+    for policy in candidates:
+        model.check_time("checking which policies are redundant")
+        rest = policies.with_policies(p for p in policies if p is not policy)
+        if model.allowed(rest) & model.consistent == full:
+            out.append(policy)
+    return out
 
 
 def _preferences(model: _Model, var: _Var, chosen: Mapping[str, int]) -> list[int]:
