@@ -22,7 +22,7 @@ from polyfence.semantics.engine import Connectivity
 from polyfence.semantics.universe import Undecided
 
 REDUNDANCY_LIMIT = 150  # policies; above it, one engine run per policy costs too much
-SYMBOLIC_SECONDS = 60.0  # the symbolic redundancy check's budget (one evaluation per policy)
+SYMBOLIC_SECONDS = 20.0  # the symbolic redundancy check's budget (one evaluation per candidate)
 # Policy documents a reader turns into one IR policy or more whenever they govern a direction.
 _READ_KINDS = frozenset(
     {
