@@ -52,5 +52,4 @@ def test_registry_is_lazy_and_complete() -> None:
     for name in translators.names():
         tr = translators.get(name)
         assert tr.name == name and tr.capabilities
-        module = {"aws": "aws_sg"}.get(name, name)  # DESIGN §2: translators/aws_sg.py
-        assert tr.__class__.__module__ == f"polyfence.translators.{module}"
+        assert tr.__class__.__module__ == f"polyfence.translators.{name}"  # one package each

@@ -1,6 +1,6 @@
 """Registry of format translators: an explicit table resolved lazily, no import side effects.
 
-To add a format, write ``translators/<name>.py`` with a class implementing
+To add a format, write a package ``translators/<name>/`` whose ``__init__`` holds a class implementing
 ``polyfence.translation.Translator`` and add one line to ``_BUILTIN``.
 """
 
@@ -18,7 +18,7 @@ _BUILTIN: dict[str, str] = {
     "calico": "polyfence.translators.calico:CalicoTranslator",
     "cilium": "polyfence.translators.cilium:CiliumTranslator",
     "istio": "polyfence.translators.istio:IstioTranslator",
-    "aws": "polyfence.translators.aws_sg:AwsSecurityGroupTranslator",
+    "aws": "polyfence.translators.aws:AwsSecurityGroupTranslator",
     "canonical": "polyfence.translators.canonical:CanonicalTranslator",
 }
 _ALIASES: dict[str, str] = {"k8s": "kubernetes"}

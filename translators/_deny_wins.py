@@ -66,7 +66,7 @@ from polyfence.translators._flatten import (
     removable_denies,
     subject_condition,
 )
-from polyfence.translators.calico import map_atoms
+from polyfence.translators.calico.reader import map_atoms
 
 MAX_PIECES = 64  # rules one deny may split into before we give up and report instead
 

@@ -30,7 +30,7 @@ from polyfence.semantics.profile import CloudEnforcingMode, EvaluationProfile
 from polyfence.semantics.synthesis import synthesise
 from polyfence.semantics.verdict import Connection, verdict
 from polyfence.translation import RenderOptions
-from polyfence.translators.aws_sg import AwsSecurityGroupTranslator
+from polyfence.translators.aws import AwsSecurityGroupTranslator
 from polyfence.translators.kubernetes import KubernetesTranslator
 from tests.conftest import DATA, corpus_files
 from tests.strategies import CIDRS, NAMESPACES, PORTS, inventories, k8s_policy_lists

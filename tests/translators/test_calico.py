@@ -27,7 +27,7 @@ from polyfence.semantics.compare import Relation, compare
 from polyfence.semantics.verdict import Connection, verdict
 from polyfence.translation import RenderOptions
 from polyfence.translators.calico import CalicoTranslator
-from polyfence.translators.calico import validator as calico_validator
+from polyfence.translators.calico.reader import validator as calico_validator
 from polyfence.translators.kubernetes import KubernetesTranslator
 from tests.conftest import DATA, corpus_files
 from tests.strategies import general_sets, inventories, k8s_fragment_sets, k8s_policy_lists

@@ -25,7 +25,8 @@ from polyfence.model.provenance import SourceRef
 from polyfence.semantics.compare import Relation, compare
 from polyfence.semantics.profile import EvaluationProfile
 from polyfence.semantics.verdict import Connection, verdict
-from polyfence.translators.cilium import DENY_ORDER, CiliumTranslator
+from polyfence.translators.cilium import CiliumTranslator
+from polyfence.translators.cilium.reader import DENY_ORDER
 from polyfence.translators.kubernetes import KubernetesTranslator
 from tests.conftest import DATA, corpus_files
 from tests.strategies import inventories, k8s_fragment_sets, k8s_policy_lists

@@ -35,7 +35,8 @@ from polyfence.semantics.intervals import ALL_PORTS, IntervalSet
 from polyfence.semantics.matching import Matcher
 from polyfence.semantics.profile import DEFAULT_PROFILE
 from polyfence.translation import Translation
-from polyfence.translators.istio import ALLOW_ORDER, DENY_ORDER, IstioTranslator
+from polyfence.translators.istio import IstioTranslator
+from polyfence.translators.istio.reader import ALLOW_ORDER, DENY_ORDER
 from tests.conftest import DATA, corpus_files
 
 ISTIO = IstioTranslator()

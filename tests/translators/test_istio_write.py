@@ -55,7 +55,7 @@ from polyfence.semantics.matching import TCP_CONNS
 from polyfence.semantics.profile import DEFAULT_PROFILE, EvaluationProfile
 from polyfence.semantics.synthesis import synthesise
 from polyfence.translation import RenderOptions, Translation
-from polyfence.translators.istio_writer import _regex_path, render
+from polyfence.translators.istio.writer import _regex_path, render
 from tests.conftest import DATA, corpus_files
 from tests.strategies import k8s_policy_lists
 from tests.strategies_istio import istio_policy_lists, k8s_ingress_lists, mesh_inventories

@@ -27,7 +27,8 @@ from polyfence.model.selectors import Eq, parse
 from polyfence.semantics.compare import Relation, compare
 from polyfence.semantics.intervals import IntervalSet
 from polyfence.translation import RenderOptions
-from polyfence.translators.kubernetes import KubernetesTranslator, lint
+from polyfence.translators.kubernetes import KubernetesTranslator
+from polyfence.translators.kubernetes.reader import lint
 from tests.conftest import DATA, corpus_files
 from tests.strategies import general_sets, inventories, k8s_fragment_sets, k8s_policy_lists
 
@@ -374,7 +375,7 @@ def test_lossy_ir_never_drifts_silently(
 )
 def test_k8s_fragment_ir_roundtrip_exact_and_schema_valid(ir: PolicySet, inv: Inventory) -> None:
     """IR in the Kubernetes fragment (incl. `||`, `!=`, `not in`, namespace name sets) → k8s → IR."""
-    from polyfence.translators.kubernetes import _validator
+    from polyfence.translators.kubernetes.reader import _validator
 
     out = K8S.from_canonical(ir)
     assert not out.report.losses, out.report.losses

@@ -62,7 +62,7 @@ def _load_translator_module() -> ModuleType:
     try:
         return importlib.import_module("polyfence.translators.canonical")
     except ImportError:
-        path = Path(__file__).resolve().parents[2] / "translators" / "canonical.py"
+        path = Path(__file__).resolve().parents[2] / "translators" / "canonical" / "__init__.py"
         spec = importlib.util.spec_from_file_location("_canonical_translator", path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)

@@ -43,7 +43,7 @@ from polyfence.translators._common import (
     safe_name,
 )
 from polyfence.translators._deny_wins import deny_wins
-from polyfence.translators.cilium import (
+from polyfence.translators.cilium.reader import (
     API_VERSION,
     CLUSTER_LABEL,
     NS_LABELS,

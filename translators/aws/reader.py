@@ -1,4 +1,4 @@
-"""AWS EC2 security groups + EKS SecurityGroupPolicy ⇄ canonical model (format ``aws``).
+"""Reading AWS EC2 security groups + EKS SecurityGroupPolicies into the canonical model.
 
 Inputs: ``aws ec2 describe-security-groups`` output (a mapping with ``SecurityGroups``; also the
 "desired state" this translator writes), CloudFormation templates (``AWS::EC2::SecurityGroup``,
@@ -21,29 +21,6 @@ node's groups in EKS; they are not governed by the cloud layer here (the node's 
 unknown to a policy file). SGP ``groupIds`` entries not starting with ``sg-`` (which no group
 name may) are group *names*: the desired state written by this translator binds groups it
 creates by name, and the apply step substitutes ids.
-
-Capability table (feature → read AWS → IR / write IR → AWS):
-
-| feature | read | write |
-|---|---|---|
-| CIDR peers (IPv4, IPv6) | exact (canonicalised as AWS does) | exact |
-| ipBlock except | n/a | exact by CIDR splitting (counts against the quota) |
-| tcp / udp port ranges, all traffic (-1) | exact | exact |
-| ICMP / ICMPv6 type and code | exact | exact |
-| other protocol numbers | exact (all ports) | exact; with a port constraint widened |
-| SCTP port constraints | n/a | widened: protocol 132 cannot filter ports |
-| group references | via SGP bindings (exact); unbound: inventory-dependent | identity groups bound by SGPs |
-| pod / namespace-name selectors | SGP podSelector (exact) | SGP per namespace |
-| namespace label selectors | n/a | inventory-dependent: namespaces expanded |
-| service-account label selectors | SGP serviceAccountSelector (exact) | exact |
-| service-account names, entities, FQDN, notSelector, principals | n/a | dropped (narrowed) |
-| named ports | n/a | inventory-dependent: resolved per destination pod |
-| prefix lists | CIDRs from the input (`describe-prefix-lists`, `Entries`), else dropped | n/a |
-| deny / pass / tiers / allow-without-isolation | n/a | as Kubernetes (allow-only union) |
-| L7 | n/a | widened to L4 |
-| rules per group (60 per direction per family) | n/a | split across groups (exact) |
-| groups per interface (5) | n/a | reported when an inventory pod would exceed it |
-| CloudFormation intrinsics | Ref/GetAtt to groups exact; parameter defaults inventory-dependent; others dropped | n/a (literal values) |
 """
 
 from __future__ import annotations
@@ -52,7 +29,7 @@ import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import jsonschema
 
@@ -78,7 +55,8 @@ from polyfence.model.selectors import All, LabelSelectorError, Selector, from_la
 from polyfence.schemas import in_document_order, input_schema
 from polyfence.semantics.intervals import IntervalSet, IPSet
 from polyfence.translation import RenderOptions, Translation
-from polyfence.translators._aws_rules import (
+from polyfence.translators.aws._cfn import template_groups
+from polyfence.translators.aws._rules import (
     GROUP_LABEL,
     GROUP_NAME_LABEL,
     NAMED_PROTOCOLS,
@@ -518,61 +496,37 @@ class _Reader:
         return out
 
 
-class AwsSecurityGroupTranslator:
-    """EC2 security groups (describe JSON, CloudFormation) with EKS SecurityGroupPolicies."""
+def accepts(doc: Document) -> bool:
+    """Whether ``doc`` is a group listing, template, SecurityGroupPolicy or bindings mapping."""
+    return is_binding(doc) or is_mapping(doc) or is_describe(doc.data) or is_template(doc.data)
 
-    name: ClassVar[str] = FORMAT
-    aliases: ClassVar[tuple[str, ...]] = ()
-    capabilities: ClassVar[dict[str, str]] = {
-        "read": "exact for CIDR, port, protocol and SGP-bound group rules; prefix lists from the input",
-        Feature.IPBLOCK_EXCEPT.value: "exact: CIDR splitting (quota-split across groups)",
-        Feature.SECURITY_GROUP.value: "via SecurityGroupPolicy bindings; unbound: inventory-dependent",
-        Feature.NAMED_PORT.value: "inventory-dependent: resolved per destination pod",
-        Feature.PROTOCOL.value: "SCTP port constraints widened (protocol 132 has no ports)",
-        Feature.NAMESPACE_SELECTOR.value: "inventory-dependent: one SGP per matching namespace",
-        Feature.SERVICE_ACCOUNT.value: "label selectors exact (SGP); names dropped",
-        Feature.DENY_ACTION.value: "exact when nothing after it could allow; else dropped (widened)",
-        Feature.L7_HTTP.value: "lossy: widened to L4",
-    }
 
-    def accepts(self, doc: Document) -> bool:
-        return is_binding(doc) or is_mapping(doc) or is_describe(doc.data) or is_template(doc.data)
-
-    def to_canonical(self, docs: Sequence[Document]) -> Translation[PolicySet]:
-        from polyfence.translators._aws_cfn import template_groups
-
-        reader = _Reader()
-        templates = []
-        for doc in docs:
-            if is_binding(doc):
-                if reader.valid_binding(doc):
-                    reader.binding(doc)
-            elif is_mapping(doc):
-                reader.mapping(doc)
-            elif is_prefix_lists(doc.data):
-                reader.prefix_list_doc(doc)
-            elif is_describe(doc.data):
-                reader.describe(doc)
-            elif is_template(doc.data):
-                templates.append(doc)
-        for doc in templates:
-            groups, losses, problems = template_groups(doc)
-            reader.losses.extend(losses)
-            reader.problems.extend(problems)
-            for group in groups:
-                reader.add_group(group)
-        reader.resolve_names()
-        policies = reader.policies()
-        if reader.problems:
-            raise InputError(reader.problems)
-        return Translation(
-            PolicySet(tuple(policies)), FidelityReport(FORMAT, "canonical", tuple(reader.losses))
-        )
-
-    def from_canonical(
-        self, policies: PolicySet, options: RenderOptions = _DEFAULT_OPTIONS
-    ) -> Translation[list[dict[str, Any]]]:
-        from polyfence.translators.aws_sg_writer import write
-
-        docs, losses, origins = write(policies, options)
-        return Translation(docs, FidelityReport("canonical", FORMAT, tuple(losses)), origins)
+def read(docs: Sequence[Document]) -> Translation[PolicySet]:
+    """The security groups among ``docs`` in the IR, bound to pods by SGPs or a mapping."""
+    reader = _Reader()
+    templates = []
+    for doc in docs:
+        if is_binding(doc):
+            if reader.valid_binding(doc):
+                reader.binding(doc)
+        elif is_mapping(doc):
+            reader.mapping(doc)
+        elif is_prefix_lists(doc.data):
+            reader.prefix_list_doc(doc)
+        elif is_describe(doc.data):
+            reader.describe(doc)
+        elif is_template(doc.data):
+            templates.append(doc)
+    for doc in templates:
+        groups, losses, problems = template_groups(doc)
+        reader.losses.extend(losses)
+        reader.problems.extend(problems)
+        for group in groups:
+            reader.add_group(group)
+    reader.resolve_names()
+    policies = reader.policies()
+    if reader.problems:
+        raise InputError(reader.problems)
+    return Translation(
+        PolicySet(tuple(policies)), FidelityReport(FORMAT, "canonical", tuple(reader.losses))
+    )

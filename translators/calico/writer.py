@@ -39,7 +39,7 @@ from polyfence.model.selectors import All, Eq, In, Selector, and_
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet
 from polyfence.translation import RenderOptions, origins_of
 from polyfence.translators._common import matching_less, safe_name
-from polyfence.translators.calico import (
+from polyfence.translators.calico.reader import (
     CALICO_NAME,
     ORCHESTRATOR,
     endpoint_selector_from_ir,

@@ -1,33 +1,16 @@
-"""Cilium (cilium.io/v2 CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy) ⇄ canonical model.
+"""Reading CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy into the canonical model.
 
 Cilium has no order: deny rules beat every allow rule, from any policy (Kubernetes ones too).
 The IR says this with order: each Cilium rule becomes a deny part at ``DENY_ORDER`` (before
 everything) and an allow part at the Kubernetes order, in the default tier; a part isolates
 its direction unless ``enableDefaultDeny`` turns that off.
-
-Capability table (feature → how it maps):
-
-| feature | read (Cilium → IR) | write (IR → Cilium) |
-|---|---|---|
-| the CRD schema (Cilium 1.16.5) | refused where the CRD refuses | output validates |
-| endpointSelector, fromEndpoints/toEndpoints with CNP namespace scoping, CCNP all-namespaces | exact | exact |
-| `k8s:io.kubernetes.pod.namespace`, `io.cilium.k8s.namespace.labels.*`, `io.cilium.k8s.policy.serviceaccount` | exact | exact |
-| ingressDeny / egressDeny (deny beats allow) | exact | Calico order/Pass/tiers flattened (``_deny_wins``); the rest reported |
-| enableDefaultDeny, `ingress: []` vs `ingress: [{}]` | exact | exact |
-| fromEntities/toEntities | exact (engine: world, cluster, host, remote-node, all) | exact |
-| fromCIDR / fromCIDRSet with except (and to-) | exact | exact |
-| toPorts (port, endPort, protocol incl. ANY, named ports), icmps (type) | exact | exact |
-| L7 http / dns / kafka rules | carried as L7 matches (the engine decides at L4) | http methods/paths |
-| toFQDNs | carried (resolved only with DNS answers) | exact |
-| fromRequires/toRequires | expanded as Cilium ≤ 1.18 applies them (trap 16) | written expanded |
-| toServices, toGroups, nodeSelector (host policies), authentication | reported | n/a |
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import jsonschema
 
@@ -65,9 +48,9 @@ from polyfence.model.selectors import (
 )
 from polyfence.schemas import in_document_order, input_schema
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet, IPSet
-from polyfence.translation import RenderOptions, Translation
-from polyfence.translators._cilium_requires import Requirement, expand_requirements
-from polyfence.translators.calico import rename_key
+from polyfence.translation import Translation
+from polyfence.translators.calico.reader import rename_key
+from polyfence.translators.cilium._requires import Requirement, expand_requirements
 
 FORMAT = "cilium"
 API_VERSION = "cilium.io/v2"
@@ -500,72 +483,6 @@ class _Reader:
         return out
 
 
-class CiliumTranslator:
-    """cilium.io/v2 CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy."""
-
-    name: ClassVar[str] = FORMAT
-    aliases: ClassVar[tuple[str, ...]] = ()
-    capabilities: ClassVar[dict[str, str]] = {
-        "read": "exact, except services/groups/host policies (reported)",
-        Feature.DENY_ACTION.value: "exact (deny beats allow)",
-        Feature.ENTITY.value: "exact",
-        Feature.FQDN.value: "carried; inventory-dependent",
-        Feature.L7_HTTP.value: "carried as L7 match",
-        Feature.ORDER.value: "flattened into deny-wins form; pod/address subtractions reported",
-        Feature.PASS_ACTION.value: "flattened (last tier, pass-through tiers); else reported",
-    }
-
-    def accepts(self, doc: Document) -> bool:
-        return doc.api_version == API_VERSION and doc.kind in KINDS
-
-    def to_canonical(self, docs: Sequence[Document]) -> Translation[PolicySet]:
-        reader = _Reader()
-        policies: list[Policy] = []
-        for doc in docs:
-            if not self.accepts(doc):
-                continue
-            data = doc.data
-            errors = list(in_document_order(validator(doc.kind or "").iter_errors(data)))
-            for err in errors:
-                reader.error(doc.source.child(*err.absolute_path), _schema_message(err, doc.kind))
-            if errors:
-                continue
-            if data.get("specs"):
-                specs = list(enumerate(data["specs"]))
-                refs = [doc.source.child("specs", i) for i, _ in specs]
-            elif data.get("spec") is not None:
-                specs = [(0, data["spec"])]
-                refs = [doc.source.child("spec")]
-            else:
-                reader.error(doc.source, "a Cilium policy needs spec or specs")
-                continue
-            for (i, spec), ref in zip(specs, refs, strict=True):
-                if not isinstance(spec, dict):
-                    reader.error(ref, "a rule must be an object")
-                    continue
-                policies.extend(reader.policies(doc, spec, ref, i))
-        if reader.problems:
-            raise InputError(reader.problems)
-        if reader.requirements:
-            policies, losses = expand_requirements(
-                policies, reader.requirements, reader.endpoint_peers
-            )
-            reader.losses.extend(losses)
-        return Translation(
-            PolicySet(tuple(policies)), FidelityReport(FORMAT, "canonical", tuple(reader.losses))
-        )
-
-    def from_canonical(
-        self,
-        policies: PolicySet,
-        options: RenderOptions = RenderOptions(),  # noqa: B008
-    ) -> Translation[list[dict[str, Any]]]:
-        from polyfence.translators.cilium_writer import write
-
-        docs, losses, origins = write(policies, options)
-        return Translation(docs, FidelityReport("canonical", FORMAT, tuple(losses)), origins)
-
-
 def _schema_message(err: jsonschema.ValidationError, kind: str | None) -> str:
     """The CRD's complaint, short: a long schema (oneOf, anyOf) is not repeated back."""
     field = next((str(p) for p in reversed(err.absolute_path) if isinstance(p, str)), "value")
@@ -578,3 +495,45 @@ def _schema_message(err: jsonschema.ValidationError, kind: str | None) -> str:
     else:
         message = err.message if len(err.message) <= 200 else err.message[:200] + " …"
     return f"{message} (the {kind} CRD refuses it)"
+
+
+def accepts(doc: Document) -> bool:
+    """Whether ``doc`` is a CiliumNetworkPolicy or CiliumClusterwideNetworkPolicy."""
+    return doc.api_version == API_VERSION and doc.kind in KINDS
+
+
+def read(docs: Sequence[Document]) -> Translation[PolicySet]:
+    """The Cilium policies among ``docs`` in the IR, fromRequires/toRequires expanded."""
+    reader = _Reader()
+    policies: list[Policy] = []
+    for doc in docs:
+        if not accepts(doc):
+            continue
+        data = doc.data
+        errors = list(in_document_order(validator(doc.kind or "").iter_errors(data)))
+        for err in errors:
+            reader.error(doc.source.child(*err.absolute_path), _schema_message(err, doc.kind))
+        if errors:
+            continue
+        if data.get("specs"):
+            specs = list(enumerate(data["specs"]))
+            refs = [doc.source.child("specs", i) for i, _ in specs]
+        elif data.get("spec") is not None:
+            specs = [(0, data["spec"])]
+            refs = [doc.source.child("spec")]
+        else:
+            reader.error(doc.source, "a Cilium policy needs spec or specs")
+            continue
+        for (i, spec), ref in zip(specs, refs, strict=True):
+            if not isinstance(spec, dict):
+                reader.error(ref, "a rule must be an object")
+                continue
+            policies.extend(reader.policies(doc, spec, ref, i))
+    if reader.problems:
+        raise InputError(reader.problems)
+    if reader.requirements:
+        policies, losses = expand_requirements(policies, reader.requirements, reader.endpoint_peers)
+        reader.losses.extend(losses)
+    return Translation(
+        PolicySet(tuple(policies)), FidelityReport(FORMAT, "canonical", tuple(reader.losses))
+    )

@@ -1,24 +1,5 @@
-"""Project Calico (projectcalico.org/v3; crd.projectcalico.org/v1 on input) ⇄ canonical model.
-
-Capability table (feature → how it maps):
-
-| feature | read (Calico → IR) | write (IR → Calico) |
-|---|---|---|
-| NetworkPolicy / GlobalNetworkPolicy, order, tier, Tier defaultAction | exact | exact |
-| actions Allow / Deny / Pass / Log, first-match order | exact | exact |
-| `types` with Calico's defaulting | exact (made explicit) | explicit `types` always written |
-| selector grammar (all operators), `notSelector`, `namespaceSelector`, `global()` | exact | exact |
-| automatic labels `projectcalico.org/namespace`, `/orchestrator`, `/serviceaccount` | exact (reserved IR keys) | exact |
-| namespace label `projectcalico.org/name` | exact (`kubernetes.io/metadata.name`) | exact |
-| NetworkSet / GlobalNetworkSet selected by labels | exact | exact |
-| `nets` / `notNets`, `serviceAccounts` (names, selector), `serviceAccountSelector` | exact | exact (one rule per peer and address family) |
-| protocol / notProtocol, ports / notPorts (numbers, ranges, named), icmp / notICMP | exact | exact (one rule per protocol) |
-| destination side of ingress rules / source side of egress rules | exact (rule-local constraint) | exact |
-| `http` methods and paths | exact (L7 match) | exact on ingress Allow rules, else dropped (reported) |
-| source ports, `services`, `ipVersion` without nets | lossy: reported | n/a |
-| HostEndpoint, preDNAT / doNotTrack (host endpoints only), applyOnForward | reported: host endpoints are not in the inventory | n/a |
-| staged policies | reported: they do not enforce | n/a |
-| entities, FQDN, principals, security groups | n/a | lossy: peer dropped (narrowed) |
+"""Reading Calico policies, tiers and network sets into the canonical model, and the selector
+mapping between Calico's automatic labels and the IR's reserved keys (shared with the writer).
 """
 
 from __future__ import annotations
@@ -27,7 +8,7 @@ import dataclasses
 import functools
 import ipaddress
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import jsonschema
 
@@ -79,7 +60,7 @@ from polyfence.model.selectors import (
 )
 from polyfence.schemas import in_document_order, input_schema
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet
-from polyfence.translation import RenderOptions, Translation
+from polyfence.translation import Translation
 
 FORMAT = "calico"
 API_VERSIONS = ("projectcalico.org/v3", "crd.projectcalico.org/v1")
@@ -491,84 +472,59 @@ class _Reader:
         return Peer(**fields, sets=not pods_only)
 
 
-class CalicoTranslator:
-    """projectcalico.org/v3 policies, tiers and network sets."""
+def accepts(doc: Document) -> bool:
+    """Whether ``doc`` is a Calico kind this reader reads."""
+    return doc.api_version in API_VERSIONS and doc.kind in KINDS
 
-    name: ClassVar[str] = FORMAT
-    aliases: ClassVar[tuple[str, ...]] = ()
-    capabilities: ClassVar[dict[str, str]] = {
-        "read": "exact, except source ports, services and host-endpoint-only constructs (reported)",
-        Feature.DENY_ACTION.value: "exact",
-        Feature.PASS_ACTION.value: "exact",
-        Feature.TIER.value: "exact",
-        Feature.ORDER.value: "exact",
-        Feature.ICMP.value: "exact",
-        Feature.L7_HTTP.value: "exact on ingress Allow rules",
-        Feature.ALLOW_WITHOUT_ISOLATION.value: "lossy: emulated with a final Pass rule",
-        Feature.ENTITY.value: "unsupported: dropped (narrowed)",
-        Feature.FQDN.value: "unsupported: dropped (narrowed)",
-    }
 
-    def accepts(self, doc: Document) -> bool:
-        return doc.api_version in API_VERSIONS and doc.kind in KINDS
-
-    def to_canonical(self, docs: Sequence[Document]) -> Translation[PolicySet]:
-        reader = _Reader()
-        policies: list[Policy] = []
-        tiers: list[Tier] = []
-        sets: list[NetworkSet] = []
-        for doc in docs:
-            if not self.accepts(doc):
-                continue
-            if doc.kind in STAGED_KINDS or doc.kind == "HostEndpoint":
-                reader.loss(
-                    Effect.NONE,
-                    Feature.HOST_ENDPOINT if doc.kind == "HostEndpoint" else Feature.METADATA,
-                    doc.source,
-                    f"{doc.kind} is read but not enforced here: "
-                    + (
-                        "host endpoints are not in the inventory"
-                        if doc.kind == "HostEndpoint"
-                        else "staged policies do not enforce"
-                    ),
-                )
-                continue
-            if not reader.schema(doc):
-                continue
-            if doc.kind == "Tier":
-                tiers.append(reader.tier(doc))
-            elif doc.kind in ("NetworkSet", "GlobalNetworkSet"):
-                sets.append(reader.network_set(doc))
-            else:
-                pol = reader.policy(doc)
-                if pol is not None:
-                    policies.append(pol)
-        if reader.problems:
-            raise InputError(reader.problems)
-        if not any(t.name == DEFAULT_TIER for t in tiers):
-            tiers.append(Tier(DEFAULT_TIER))
-        known = {t.name for t in tiers}
-        for name in sorted({p.tier for p in policies} - known):
-            first = next(p for p in policies if p.tier == name)
-            reader.losses.append(
-                Loss(
-                    Effect.INVENTORY_DEPENDENT,
-                    Treatment.APPROXIMATED,
-                    Feature.TIER,
-                    first.source,
-                    f"tier {name!r} is not defined in the input: evaluated as ordered after every "
-                    "defined tier with defaultAction Deny; give its Tier to be exact",
-                )
+def read(docs: Sequence[Document]) -> Translation[PolicySet]:
+    """The Calico policies, tiers and network sets among ``docs`` in the IR."""
+    reader = _Reader()
+    policies: list[Policy] = []
+    tiers: list[Tier] = []
+    sets: list[NetworkSet] = []
+    for doc in docs:
+        if not accepts(doc):
+            continue
+        if doc.kind in STAGED_KINDS or doc.kind == "HostEndpoint":
+            reader.loss(
+                Effect.NONE,
+                Feature.HOST_ENDPOINT if doc.kind == "HostEndpoint" else Feature.METADATA,
+                doc.source,
+                f"{doc.kind} is read but not enforced here: "
+                + (
+                    "host endpoints are not in the inventory"
+                    if doc.kind == "HostEndpoint"
+                    else "staged policies do not enforce"
+                ),
             )
-        report = FidelityReport(FORMAT, "canonical", tuple(reader.losses))
-        return Translation(PolicySet(tuple(policies), tuple(tiers), tuple(sets)), report)
-
-    def from_canonical(
-        self,
-        policies: PolicySet,
-        options: RenderOptions = RenderOptions(),  # noqa: B008
-    ) -> Translation[list[dict[str, Any]]]:
-        from polyfence.translators.calico_writer import write
-
-        docs, losses, origins = write(policies, options)
-        return Translation(docs, FidelityReport("canonical", FORMAT, tuple(losses)), origins)
+            continue
+        if not reader.schema(doc):
+            continue
+        if doc.kind == "Tier":
+            tiers.append(reader.tier(doc))
+        elif doc.kind in ("NetworkSet", "GlobalNetworkSet"):
+            sets.append(reader.network_set(doc))
+        else:
+            pol = reader.policy(doc)
+            if pol is not None:
+                policies.append(pol)
+    if reader.problems:
+        raise InputError(reader.problems)
+    if not any(t.name == DEFAULT_TIER for t in tiers):
+        tiers.append(Tier(DEFAULT_TIER))
+    known = {t.name for t in tiers}
+    for name in sorted({p.tier for p in policies} - known):
+        first = next(p for p in policies if p.tier == name)
+        reader.losses.append(
+            Loss(
+                Effect.INVENTORY_DEPENDENT,
+                Treatment.APPROXIMATED,
+                Feature.TIER,
+                first.source,
+                f"tier {name!r} is not defined in the input: evaluated as ordered after every "
+                "defined tier with defaultAction Deny; give its Tier to be exact",
+            )
+        )
+    report = FidelityReport(FORMAT, "canonical", tuple(reader.losses))
+    return Translation(PolicySet(tuple(policies), tuple(tiers), tuple(sets)), report)

@@ -49,6 +49,7 @@ from polyfence.model.selectors import (
     Selector,
     SelectorNotExpressible,
     and_,
+    from_label_selector,
     or_,
     to_label_selectors,
 )
@@ -56,7 +57,10 @@ from polyfence.semantics.intervals import ALL_PORTS, IntervalSet, IPSet
 from polyfence.semantics.matching import Matcher, Remote
 from polyfence.semantics.profile import DEFAULT_PROFILE
 from polyfence.translation import RenderOptions, origins_of
-from polyfence.translators._aws_rules import (
+from polyfence.translators._common import bind_pod, safe_name
+from polyfence.translators._flatten import removable_denies
+from polyfence.translators.aws._cfn_writer import template
+from polyfence.translators.aws._rules import (
     GROUPS_PER_INTERFACE,
     MANAGED_TAG,
     PROTOCOL_NAMES,
@@ -66,9 +70,7 @@ from polyfence.translators._aws_rules import (
     icmp_pairs,
     permissions,
 )
-from polyfence.translators._aws_rules import text as _text
-from polyfence.translators._common import bind_pod, safe_name
-from polyfence.translators._flatten import removable_denies
+from polyfence.translators.aws._rules import text as _text
 
 PortKey = tuple[str, int | None, int | None]  # IpProtocol, FromPort, ToPort
 Source = tuple[str, str]  # ("v4" | "v6" | "id" | "name", value)
@@ -529,8 +531,6 @@ class _Writer:
         if self.inventory is None:
             return
         cap = int(self.options.extra.get("aws_groups_per_interface", GROUPS_PER_INTERFACE))
-        from polyfence.model.selectors import from_label_selector
-
         for ep in self.inventory.endpoints:
             if not self.matcher.acts_as_pod(ep):
                 continue
@@ -615,8 +615,6 @@ def write(
         made_by.append((doc, tuple(writer.made_by.get(b.group, ()))))
     docs: list[dict[str, Any]] = [{"SecurityGroups": groups}]
     if options.extra.get("aws_output") == "cloudformation":
-        from polyfence.translators._aws_cfn_writer import template
-
         docs = [template(groups)]
     made_by.append((docs[0], tuple(p for ps in writer.made_by.values() for p in ps)))
     out = docs + list(sgps.values())

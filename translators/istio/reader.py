@@ -46,13 +46,12 @@ import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any
 
 import jsonschema
 
 from polyfence.errors import Diagnostic, InputError
 from polyfence.fidelity import Effect, Feature, FidelityReport, Loss, Treatment
-from polyfence.inventory import MESH_ROOT_NAMESPACE
 from polyfence.model.document import Document
 from polyfence.model.peers import ANY_PEER, IpMatch, Peer, PeerMatch, PrincipalMatch
 from polyfence.model.policy import (
@@ -74,7 +73,7 @@ from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import All, Selector, from_label_selector
 from polyfence.schemas import in_document_order, input_schema
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet, IPSet
-from polyfence.translation import RenderOptions, Translation
+from polyfence.translation import Translation
 
 FORMAT = "istio"
 API_VERSIONS = ("security.istio.io/v1", "security.istio.io/v1beta1")
@@ -888,57 +887,23 @@ def _port_match(ports: IntervalSet | None, when: IntervalSet | None) -> PortMatc
     return (PortSpec.single(Protocol.TCP, allowed),) if allowed else ()
 
 
-class IstioTranslator:
-    """security.istio.io AuthorizationPolicy (v1, v1beta1)."""
+def accepts(doc: Document) -> bool:
+    """Whether ``doc`` is an AuthorizationPolicy of a version this reader reads."""
+    return doc.kind == KIND and doc.api_version in API_VERSIONS
 
-    name: ClassVar[str] = FORMAT
-    aliases: ClassVar[tuple[str, ...]] = ()
-    capabilities: ClassVar[dict[str, str]] = {
-        "read": "AuthorizationPolicy v1 / v1beta1; targetRef(s) policies reported, not read",
-        Feature.DENY_ACTION.value: "exact (DENY before ALLOW); CUSTOM: external decision not "
-        "evaluated (widened)",
-        Feature.LOG_ACTION.value: "AUDIT: log rules",
-        Feature.ALLOW_WITHOUT_ISOLATION.value: "exact (DENY-only workloads stay default-allow)",
-        Feature.CLUSTER_SCOPE.value: "exact (root-namespace policies)",
-        Feature.PRINCIPAL.value: "exact (principals, namespaces, serviceAccounts); trustDomains "
-        "reported",
-        Feature.IPBLOCK.value: "exact (ipBlocks); remoteIpBlocks read as the source IP (reported)",
-        Feature.NOT_NETS.value: "exact (notIpBlocks)",
-        Feature.NOT_PORTS.value: "exact (TCP)",
-        Feature.PORT_RANGE.value: "unsupported: Istio ports are exact",
-        Feature.L7_HTTP.value: "carried (methods, paths, hosts; not-forms, JWT and header "
-        "conditions by name)",
-        Feature.EGRESS.value: "unsupported: Istio is inbound-only",
-        Feature.LAYER.value: "targetRef(s) (gateways, waypoints): reported, not read",
-    }
 
-    def __init__(self, root_namespace: str = MESH_ROOT_NAMESPACE) -> None:
-        self.root_namespace = root_namespace
-
-    def accepts(self, doc: Document) -> bool:
-        return doc.kind == KIND and doc.api_version in API_VERSIONS
-
-    def to_canonical(self, docs: Sequence[Document]) -> Translation[PolicySet]:
-        reader = _Reader(self.root_namespace)
-        policies: list[Policy] = []
-        for doc in docs:
-            if not self.accepts(doc):
-                continue
-            policy = reader.read(doc)
-            if policy is not None:
-                policies.append(policy)
-        if reader.problems:
-            raise InputError(reader.problems)
-        return Translation(
-            PolicySet(tuple(policies)), FidelityReport(FORMAT, "canonical", tuple(reader.losses))
-        )
-
-    def from_canonical(
-        self,
-        policies: PolicySet,
-        options: RenderOptions = RenderOptions(),  # noqa: B008
-    ) -> Translation[list[dict[str, Any]]]:
-        from polyfence.translators.istio_writer import render
-
-        result: Translation[list[dict[str, Any]]] = render(policies, options)
-        return result
+def read(docs: Sequence[Document], root_namespace: str) -> Translation[PolicySet]:
+    """The AuthorizationPolicies among ``docs`` in the IR (``root_namespace``'s apply everywhere)."""
+    reader = _Reader(root_namespace)
+    policies: list[Policy] = []
+    for doc in docs:
+        if not accepts(doc):
+            continue
+        policy = reader.read(doc)
+        if policy is not None:
+            policies.append(policy)
+    if reader.problems:
+        raise InputError(reader.problems)
+    return Translation(
+        PolicySet(tuple(policies)), FidelityReport(FORMAT, "canonical", tuple(reader.losses))
+    )

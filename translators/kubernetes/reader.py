@@ -1,22 +1,5 @@
-"""Kubernetes NetworkPolicy (networking.k8s.io/v1) ⇄ canonical model.
-
-Capability table (feature → how it maps):
-
-| feature | read (k8s → IR) | write (IR → k8s) |
-|---|---|---|
-| podSelector / namespaceSelector / both in one peer | exact | exact; `||` split into several peers or policies (DNF) |
-| matchExpressions In/NotIn/Exists/DoesNotExist | exact | exact (`!=`, `not in`, `!has` via NotIn/DoesNotExist) |
-| policyTypes defaulting, empty vs absent from/to/ports | exact (made explicit) | explicit policyTypes always written |
-| ipBlock with except | exact | exact (one ipBlock per CIDR, excepts inside it) |
-| protocol default TCP, SCTP, numeric and named ports, endPort | exact | exact |
-| namespaces by name | n/a | `kubernetes.io/metadata.name` |
-| deny / pass / log actions, order, tiers | n/a | lossy: dropped, reported (widened / narrowed / none) |
-| allow without isolating | n/a | lossy: narrowed (a k8s policy always isolates) |
-| ICMP, other protocols, notPorts | n/a | lossy: dropped from allow rules, narrowed |
-| L7 HTTP/DNS | n/a | lossy: widened to L4 |
-| entities, FQDN, service accounts, principals, security groups, notSelector | n/a | lossy: peer dropped, narrowed |
-| selector string operators (contains / starts with / ends with) | n/a | lossy: policy or peer dropped, reported |
-| cluster-scoped subjects | n/a | expanded per namespace with an inventory (inventory-dependent), else dropped |
+"""Reading networking.k8s.io/v1 NetworkPolicy into the canonical model: exact for every
+construct; ``lint`` warns about legal policies that rarely mean what they say.
 """
 
 from __future__ import annotations
@@ -25,12 +8,12 @@ import functools
 import ipaddress
 import re
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import jsonschema
 
 from polyfence.errors import Diagnostic, InputError
-from polyfence.fidelity import Feature, FidelityReport
+from polyfence.fidelity import FidelityReport
 from polyfence.model.document import Document
 from polyfence.model.peers import ANY_PEER, IpMatch, Peer
 from polyfence.model.policy import (
@@ -357,52 +340,23 @@ def lint(doc: Document) -> list[Diagnostic]:
     return out
 
 
-class KubernetesTranslator:
-    """networking.k8s.io/v1 NetworkPolicy."""
+def accepts(doc: Document) -> bool:
+    """Whether ``doc`` is a NetworkPolicy this reader reads."""
+    return doc.kind == KIND and doc.api_version == API_VERSION
 
-    name: ClassVar[str] = FORMAT
-    aliases: ClassVar[tuple[str, ...]] = ("k8s",)
-    capabilities: ClassVar[dict[str, str]] = {
-        "read": "exact for every construct",
-        Feature.DENY_ACTION.value: "exact when nothing after it could allow; else dropped (widened)",
-        Feature.PASS_ACTION.value: "lossy: dropped (narrowed)",
-        Feature.TIER.value: "exact across namespaces; else merged (widened)",
-        Feature.ALLOW_WITHOUT_ISOLATION.value: "lossy: isolates (narrowed)",
-        Feature.ICMP.value: "unsupported: dropped (narrowed)",
-        Feature.L7_HTTP.value: "lossy: widened to L4",
-        Feature.ENTITY.value: "world: ipBlock 0/0 (CNI-dependent, widened); others dropped",
-        Feature.FQDN.value: "inventory-dependent: resolved DNS answers, else dropped",
-        Feature.SERVICE_ACCOUNT.value: "unsupported: dropped",
-        "network-set": "exact: the selected sets' CIDRs as ipBlocks",
-        Feature.CLUSTER_SCOPE.value: "inventory-dependent: one policy per namespace",
-    }
 
-    def accepts(self, doc: Document) -> bool:
-        return doc.kind == KIND and doc.api_version == API_VERSION
-
-    def lint(self, doc: Document) -> list[Diagnostic]:
-        """Warnings on a policy this translator read (see the module's ``lint``)."""
-        return lint(doc)
-
-    def to_canonical(self, docs: Sequence[Document]) -> Translation[PolicySet]:
-        problems: list[Diagnostic] = []
-        policies: list[Policy] = []
-        for doc in docs:
-            if not self.accepts(doc):
-                continue
-            reader = _Reader(doc)
-            pol = reader.read()
-            problems.extend(reader.problems)
-            if pol is not None:
-                policies.append(pol)
-        if problems:
-            raise InputError(problems)
-        return Translation(PolicySet(tuple(policies)), FidelityReport(FORMAT, "canonical"))
-
-    def from_canonical(
-        self, policies: PolicySet, options: RenderOptions = _DEFAULT_OPTIONS
-    ) -> Translation[list[dict[str, Any]]]:
-        from polyfence.translators.kubernetes_writer import write
-
-        docs, losses, origins = write(policies, options)
-        return Translation(docs, FidelityReport("canonical", FORMAT, tuple(losses)), origins)
+def read(docs: Sequence[Document]) -> Translation[PolicySet]:
+    """The NetworkPolicies among ``docs`` in the IR; every problem at once as an InputError."""
+    problems: list[Diagnostic] = []
+    policies: list[Policy] = []
+    for doc in docs:
+        if not accepts(doc):
+            continue
+        reader = _Reader(doc)
+        pol = reader.read()
+        problems.extend(reader.problems)
+        if pol is not None:
+            policies.append(pol)
+    if problems:
+        raise InputError(problems)
+    return Translation(PolicySet(tuple(policies)), FidelityReport(FORMAT, "canonical"))
