@@ -26,7 +26,7 @@ from polyfence.inventory import Endpoint, Inventory, inventory_from_documents, i
 from polyfence.io import kube
 from polyfence.io.files import parse_text, read_documents
 from polyfence.io.kinds import Disposition, KindRef, classify
-from polyfence.io.names import check_metadata
+from polyfence.io.names import check_metadata, same_object_twice
 from polyfence.model.document import Document
 from polyfence.model.policy import PolicySet
 from polyfence.model.ports import protocol_number
@@ -133,6 +133,7 @@ def load(
     unknown: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
     skipped: list[Skipped] = []
+    warnings.extend(same_object_twice(docs))
     for doc in docs:
         errors, notes = check_metadata(doc)
         unknown.extend(errors)

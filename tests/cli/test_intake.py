@@ -745,3 +745,14 @@ def test_schema_errors_sort_by_place_even_when_names_and_indexes_meet() -> None:
 
     paths = [["spec", "ingress", 1], ["spec", "ingress", "x"], ["spec", "ingress", 0]]
     assert sorted(paths, key=path_key) == [paths[2], paths[0], paths[1]]
+
+
+def test_the_same_object_twice_is_named_with_both_places(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(APP.split("---\n")[-1])
+    second.write_text(APP.split("---\n")[0] + "---\n" + APP.split("---\n")[-1])
+    code, _, err = run("validate", str(first), str(second))
+    assert code == 0, err
+    assert (
+        f"warning: {second}[1]:/ (line 5): NetworkPolicy shop/deny is also defined at {first}[0]:/"
+    ) in err

@@ -8,6 +8,7 @@ suites, so it is a located warning and reading goes on (writers emit valid names
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from polyfence.errors import Diagnostic
@@ -69,3 +70,30 @@ def check_metadata(doc: Document) -> tuple[list[Diagnostic], list[Diagnostic]]:
                 )
             )
     return errors, warnings
+
+
+def same_object_twice(docs: Iterable[Document]) -> list[Diagnostic]:
+    """A warning per object given more than once (same group, kind, namespace and name): a
+    cluster holds one of them (the last applied); polyfence evaluates every copy, so the
+    verdict is about the union, and the user must know which is meant."""
+    seen: dict[tuple[str, str, str, str], Document] = {}
+    out: list[Diagnostic] = []
+    for doc in docs:
+        meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
+        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+            continue
+        version = str(doc.api_version or "")
+        group = version.rpartition("/")[0]
+        key = (group, str(doc.kind), str(meta.get("namespace") or ""), meta["name"])
+        first = seen.setdefault(key, doc)
+        if first is not doc:
+            scope = f"{key[2]}/" if key[2] else ""
+            out.append(
+                Diagnostic(
+                    doc.source,
+                    f"{key[1]} {scope}{key[3]} is also defined at {first.source}: a cluster "
+                    "keeps one object per kind, namespace and name (the last applied); both are "
+                    "evaluated here",
+                )
+            )
+    return out
