@@ -20,18 +20,32 @@ account in it too; two endpoints never share an address; outside addresses and n
 pods only). A satisfying assignment is decoded into concrete endpoints, re-checked with the
 single-connection verdict and returned as a counterexample cluster.
 
-Scope: the network layer as the Kubernetes, Calico and Cilium readers produce it. Anything
-else (mesh or cloud layer, FQDN peers, host/remote-node entities, principals, security
-groups) is reported by ``out_of_scope`` and left to the universal inventory.
+Layers AND, as ``verdict.py`` evaluates them. The mesh (L7) layer adds per-end variables for
+mesh membership and the peer-authentication mode (STRICT/PERMISSIVE/DISABLE, ``None`` in a
+counterexample when it is the profile's default) and one for "the Service declares the
+connection's port opaque" at the destination: the proxy judges inbound TCP of mesh pods only,
+STRICT refuses clients without a proxy, identities (principals ``TD/ns/NS/sa/SA``, certificate
+namespaces, wildcards and ``not`` forms) exist only on mutually authenticated connections and
+are evaluated on the namespace and account variables (their domains hold witnesses of every
+pattern), and rules with HTTP fields never match opaque ports (an ALLOW) or only those (a DENY).
+The cloud layer adds per-end membership of each security group no binding defines (a free
+boolean: an unbound group is evaluated wherever it could be attached, pods and nodes alike;
+bound groups are selector subjects already) and, under the standard EKS enforcing mode, a
+"same node" variable (same-node flows bypass the groups) and address regions cut at the VPC
+(a pod's egress leaving the VPC is SNATed to its node).
+
+Scope: everything the readers produce except FQDN peers and the host/remote-node entities,
+which ``out_of_scope`` reports and leaves to the universal inventory.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import itertools
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import reduce
 from typing import Any
 
@@ -45,7 +59,7 @@ from polyfence.model.labels import (
     NAMESPACE_KEY,
     SERVICE_ACCOUNT_KEY,
 )
-from polyfence.model.peers import ANY_PEER, Entity, NetworkSet, Peer
+from polyfence.model.peers import ANY_PEER, Entity, NetworkSet, Peer, PrincipalMatch
 from polyfence.model.policy import (
     Action,
     Direction,
@@ -57,14 +71,14 @@ from polyfence.model.policy import (
     Subject,
 )
 from polyfence.model.ports import ANY_PORTS, ICMP_PROTOCOLS, PORT_PROTOCOLS, PortMatch, Protocol
-from polyfence.model.selectors import All, And, Global, Not, Or, Selector
+from polyfence.model.selectors import All, And, EndsWith, Global, Not, Or, Selector, StartsWith
 from polyfence.semantics.compare import Counterexample
 from polyfence.semantics.connset import ConnSet
 from polyfence.semantics.counterexample import reproduce
 from polyfence.semantics.engine import V6_OFFSET, _all_peers, _order
 from polyfence.semantics.intervals import IntervalSet, IPSet
-from polyfence.semantics.matching import matches_global_scope
-from polyfence.semantics.profile import DEFAULT_PROFILE, EvaluationProfile
+from polyfence.semantics.matching import istio_match, matches_global_scope
+from polyfence.semantics.profile import DEFAULT_PROFILE, CloudEnforcingMode, EvaluationProfile
 from polyfence.semantics.universe import (
     Undecided,
     _address_classes,
@@ -90,6 +104,8 @@ SIDES = ("src", "dst")
 CONTAINER_PROTOCOLS = (int(Protocol.TCP), int(Protocol.UDP), int(Protocol.SCTP))
 _PORTED = sorted(int(p) for p in PORT_PROTOCOLS | ICMP_PROTOCOLS)
 _NICE = {POD: "10.244.0.10", NODE: "172.31.0.10", EXTERNAL: "203.0.113.10"}
+MTLS_MODES = ("STRICT", "PERMISSIVE", "DISABLE")
+TCP = int(Protocol.TCP)
 
 
 # scope ------------------------------------------------------------------------------------
@@ -97,23 +113,9 @@ _NICE = {POD: "10.244.0.10", NODE: "172.31.0.10", EXTERNAL: "203.0.113.10"}
 
 def out_of_scope(policy_sets: Sequence[PolicySet]) -> str | None:
     """The first construct this procedure does not model, in words, or None."""
-    for ps in policy_sets:
-        for pol in ps:
-            if pol.layer is Layer.L7:
-                return f"policy {pol.id} is on the mesh (L7) layer"
-            if pol.layer is Layer.CLOUD:
-                return f"policy {pol.id} is on the cloud layer (security groups)"
-            if pol.subject.security_group is not None:
-                return f"policy {pol.id} selects by security group"
     for peer in _all_peers(policy_sets):
         if peer.fqdn is not None:
             return "an FQDN peer (DNS answers are per cluster)"
-        if peer.principal is not None:
-            return "a mesh principal peer"
-        if peer.security_group is not None:
-            return "a security-group peer"
-        if peer.entity in (Entity.HOST, Entity.REMOTE_NODE):
-            return f"the {peer.entity.value} entity (relative to the subject's node)"
     return None
 
 
@@ -282,6 +284,12 @@ class _Facts:
     atoms: list[tuple[int, int, int, int]]
     name_strings: tuple[Selector, ...]  # string predicates over namespace names
     sa_strings: tuple[Selector, ...]  # and over account names
+    mesh: bool  # a mesh (L7) policy is in play: mesh membership and mTLS modes matter
+    opaque: bool  # and one of its rules has HTTP fields: opaque ports matter
+    groups: tuple[str, ...]  # security groups no binding defines (free memberships)
+    standard: bool  # a cloud policy under the standard enforcing mode: nodes and the VPC matter
+    node_entities: bool  # host / remote-node peers: whether the ends share a node matters
+    vpc: IPSet
 
 
 def _facts(sets: Sequence[PolicySet], profile: EvaluationProfile) -> _Facts:
@@ -321,12 +329,31 @@ def _facts(sets: Sequence[PolicySet], profile: EvaluationProfile) -> _Facts:
     ):
         exact, found = _mentions(key, sels)
         into.update(exact)
-        into.update(_string_witnesses(found, exact))
         strings.extend(found)
+    for p in peers:
+        if p.principal is not None:
+            _principal_witnesses(p.principal, names, name_strings, accounts, sa_strings)
+    # Witnesses over every predicate on a name at once (selectors and identities combine).
+    names.update(_string_witnesses(name_strings, names))
+    accounts.update(_string_witnesses(sa_strings, accounts))
     fresh_ns = _fresh("polyfence-ns", names, name_strings)
     fresh_sa = _fresh("default", accounts, sa_strings)
+    layers = {pol.layer for ps in sets for pol in ps}
+    standard = Layer.CLOUD in layers and profile.cloud_enforcing is CloudEnforcingMode.STANDARD
+    vpc = IPSet.from_cidrs(profile.vpc_cidrs)
     regions = _address_classes(sets, profile, peers) or [[(0, V6_OFFSET + (1 << 128) - 1)]]
+    if standard:
+        regions = _split_regions(regions, vpc)
     named = sorted({n for spec in _port_specs(sets) for n in spec.named | spec.not_named})
+    groups = {s.security_group for s in subjects if s.security_group is not None}
+    groups.update(p.security_group for p in peers if p.security_group is not None)
+    opaque = any(
+        rule.l7 is not None
+        for ps in sets
+        for pol in ps
+        if pol.layer is Layer.L7 and isinstance(pol.ingress, Governed)
+        for rule in pol.ingress.rules
+    )
     return _Facts(
         keys(pod_sels, pseudo),
         keys(ns_sels, {NAMESPACE_NAME_LABEL}),
@@ -339,7 +366,104 @@ def _facts(sets: Sequence[PolicySet], profile: EvaluationProfile) -> _Facts:
         _conn_atoms(sets),
         tuple(name_strings),
         tuple(sa_strings),
+        Layer.L7 in layers,
+        opaque,
+        tuple(sorted(groups)),
+        standard,
+        any(p.entity in (Entity.HOST, Entity.REMOTE_NODE) for p in peers),
+        vpc,
     )
+
+
+def _split_regions(regions: list[list[tuple[int, int]]], vpc: IPSet) -> list[list[tuple[int, int]]]:
+    """Each address region cut into its part inside the VPC and its part outside."""
+    lines = [(lo, hi) for lo, hi in vpc.v4] + [
+        (V6_OFFSET + lo, V6_OFFSET + hi) for lo, hi in vpc.v6
+    ]
+    out: list[list[tuple[int, int]]] = []
+    for ranges in regions:
+        inside: list[tuple[int, int]] = []
+        outside: list[tuple[int, int]] = []
+        for lo, hi in ranges:
+            at = lo
+            for vlo, vhi in lines:
+                if vhi < at or vlo > hi:
+                    continue
+                if vlo > at:
+                    outside.append((at, vlo - 1))
+                inside.append((max(at, vlo), min(hi, vhi)))
+                at = min(hi, vhi) + 1
+            if at <= hi:
+                outside.append((at, hi))
+        out.extend(part for part in (inside, outside) if part)
+    return out
+
+
+def _principal_witnesses(
+    match: PrincipalMatch,
+    names: set[str],
+    name_strings: list[Selector],
+    accounts: set[str],
+    sa_strings: list[Selector],
+) -> None:
+    """The namespace and account names and string predicates an identity test reads, so that
+    the name domains hold a witness for each way a principal ``TD/ns/NS/sa/SA`` (names never
+    hold ``/``) or a certificate namespace can match: exact, ``prefix*``, ``*suffix``."""
+
+    def ns_prefix(text: str) -> None:
+        if text:
+            name_strings.append(StartsWith(NAMESPACE_NAME_LABEL, text))
+
+    def ns_suffix(text: str) -> None:
+        if text:
+            name_strings.append(EndsWith(NAMESPACE_NAME_LABEL, text))
+
+    for pattern in (*(match.principals or ()), *match.not_principals):
+        if pattern == "*":
+            continue
+        if pattern.endswith("*"):
+            body = pattern[:-1]
+            at = body.find("/ns/")
+            if at < 0:
+                continue
+            rest = body[at + 4 :]
+            if "/" not in rest:
+                ns_prefix(rest)
+                continue
+            ns, after = rest.split("/", 1)
+            names.update([ns] if ns else [])
+            if after.startswith("sa/") and after[3:] and "/" not in after[3:]:
+                sa_strings.append(StartsWith(NAME_KEY, after[3:]))
+        elif pattern.startswith("*"):
+            head, sep, sa = pattern[1:].rpartition("/")
+            if not sep:
+                if sa:
+                    sa_strings.append(EndsWith(NAME_KEY, sa))
+                continue
+            accounts.update([sa] if sa else [])
+            if head.endswith("/sa"):
+                _, sep, ns = head[:-3].rpartition("/")
+                if sep:
+                    names.update([ns] if ns else [])
+                else:
+                    ns_suffix(ns)
+        else:
+            found = _EXACT_PRINCIPAL.fullmatch(pattern)
+            if found is not None:
+                names.add(found.group(1))
+                accounts.add(found.group(2))
+    for text in (*(match.namespaces or ()), *match.not_namespaces):
+        if text == "*":
+            continue
+        if text.endswith("*"):
+            ns_prefix(text[:-1])
+        elif text.startswith("*"):
+            ns_suffix(text[1:])
+        else:
+            names.add(text)
+
+
+_EXACT_PRINCIPAL = re.compile(r".*/ns/([^/]+)/sa/([^/]+)")
 
 
 def _address(line: int) -> str:
@@ -401,11 +525,42 @@ class _Model:
             zip(SIDES, sp.group([(f"region|{s}", regions, None) for s in SIDES]), strict=True)
         )
         self.named = {n: sp.boolean(f"named|{n}") for n in f.named}
+        # Mesh facts per end: membership, and the peer-authentication mode (its default first).
+        self.mesh: dict[str, _Var] = {}
+        self.mtls: dict[str, _Var] = {}
+        self.opaque: _Var | None = None
+        if f.mesh:
+            default = profile.mtls_default.upper()
+            modes = (default, *(m for m in MTLS_MODES if m != default))
+            self.mesh = dict(
+                zip(
+                    SIDES,
+                    sp.group([(f"mesh|{s}", (False, True), None) for s in SIDES]),
+                    strict=True,
+                )
+            )
+            self.mtls = dict(
+                zip(SIDES, sp.group([(f"mtls|{s}", modes, None) for s in SIDES]), strict=True)
+            )
+            if f.opaque:
+                self.opaque = sp.boolean("opaque|dst")
+        # Cloud facts: membership of each unbound group per end, and whether the ends share a
+        # node (standard enforcing mode only: same-node flows bypass the groups).
+        self.groups: dict[str, dict[str, _Var]] = {s: {} for s in SIDES}
+        for group in f.groups:
+            for side, var in zip(
+                SIDES,
+                sp.group([(f"sg|{s}|{group}", (False, True), None) for s in SIDES]),
+                strict=True,
+            ):
+                self.groups[side][group] = var
+        self.same_node = sp.boolean("same-node") if f.standard or f.node_entities else None
         self._region_sets: dict[tuple[IPSet, str], Fn] = {}
         self._conns: dict[tuple[IntervalSet, IntervalSet], Fn] = {}
         self._named_conns: dict[IntervalSet, Fn] = {}
         self._sel: dict[tuple[Selector, str, str], Fn] = {}
-        self._peer: dict[tuple[Peer, str, tuple[NetworkSet, ...]], Fn] = {}
+        self._peer: dict[tuple[Peer, str, str | None, tuple[NetworkSet, ...]], Fn] = {}
+        self._identity: dict[tuple[str, str, str], Fn] = {}
         self._subject: dict[tuple[Subject, str], Fn] = {}
         self.consistent = self._consistency()
 
@@ -513,6 +668,10 @@ class _Model:
     def subject(self, subject: Subject, side: str) -> Fn:
         key = (subject, side)
         found = self._subject.get(key)
+        if found is None and subject.security_group is not None:
+            # Membership is a fact of the endpoint, pods and nodes alike (never of an address).
+            found = self._member(subject.security_group, side)
+            self._subject[key] = found
         if found is None:
             found = self.is_kind(side, POD)
             if subject.namespace is not None:
@@ -567,13 +726,94 @@ class _Model:
             return sp.false
         return out
 
-    def peer(self, peer: Peer, side: str, sets: tuple[NetworkSet, ...]) -> Fn:
-        key = (peer, side, sets if peer.sets else ())
+    def _member(self, group: str, side: str) -> Fn:
+        return ~self.is_kind(side, EXTERNAL) & self.space.eq(self.groups[side][group], 1)
+
+    def peer(
+        self, peer: Peer, side: str, sets: tuple[NetworkSet, ...], here: str | None = None
+    ) -> Fn:
+        """``side`` is this peer, seen from the subject at ``here`` (None: the subject itself
+        is matched, as a rule's local side is)."""
+        relative = peer.principal is not None or peer.entity in (Entity.HOST, Entity.REMOTE_NODE)
+        key = (peer, side, here if relative else None, sets if peer.sets else ())
         found = self._peer.get(key)
         if found is None:
             found = self._peer_bdd(peer, side, sets if peer.sets else ())
+            if peer.security_group is not None:
+                found = found & self._member(peer.security_group, side)
+            if peer.principal is not None:
+                found = found & self._principal(peer.principal, side, here)
+            if peer.entity is not None:
+                found = found & self._entity(peer.entity, side, here)
             self._peer[key] = found
         return found
+
+    # mesh -------------------------------------------------------------------------------
+    def mutual_tls(self, side: str, here: str | None) -> Fn:
+        """The connection from ``side`` carries a peer certificate: the client has a proxy and
+        the server (``here``) does not disable mTLS (``Matcher.mutual_tls``)."""
+        sp = self.space
+        if not self.mesh:
+            return sp.false
+        out = self.is_kind(side, POD) & sp.eq(self.mesh[side], 1)
+        if here is not None:
+            mtls = self.mtls[here]
+            out = out & ~sp.eq(mtls, mtls.values.index("DISABLE"))
+        return out
+
+    def _identity_test(self, kind: str, pattern: str, side: str) -> Fn:
+        """Whether the certificate of a pod at ``side`` matches ``pattern``: ``kind`` is
+        "principal" (``TD/ns/NS/sa/SA``) or "namespace"; every value of the name domains is
+        evaluated as Istio would, so fresh names count as the names they stand for."""
+        key = (kind, pattern, side)
+        found = self._identity.get(key)
+        if found is not None:
+            return found
+        sp = self.space
+        ns_var, sa_var = self.ns[side], self.sa[side]
+        if kind == "namespace":
+            hits = [i for i, ns in enumerate(ns_var.values) if istio_match(pattern, ns)]
+            found = sp.among(ns_var, hits)
+        else:
+            domain = self.profile.trust_domain
+            by_accounts: dict[tuple[int, ...], list[int]] = {}
+            for i, ns in enumerate(ns_var.values):
+                accounts = tuple(
+                    j
+                    for j, sa in enumerate(sa_var.values)
+                    if istio_match(pattern, f"{domain}/ns/{ns}/sa/{sa}")
+                )
+                if accounts:
+                    by_accounts.setdefault(accounts, []).append(i)
+            found = disjoin(
+                sp,
+                [sp.among(ns_var, nss) & sp.among(sa_var, js) for js, nss in by_accounts.items()],
+            )
+        self._identity[key] = found
+        return found
+
+    def _principal(self, match: PrincipalMatch, side: str, here: str | None) -> Fn:
+        """``Matcher._principal_matches``: plain-text traffic has empty identities, which no
+        positive pattern matches and no negative one excludes."""
+        sp = self.space
+        mutual = self.mutual_tls(side, here)
+        out = sp.true
+        for kind, positive, negative in (
+            ("principal", match.principals, match.not_principals),
+            ("namespace", match.namespaces, match.not_namespaces),
+        ):
+            if positive is not None:
+                out = (
+                    out
+                    & mutual
+                    & disjoin(sp, [self._identity_test(kind, t, side) for t in sorted(positive)])
+                )
+            if negative:
+                out = out & ~(
+                    mutual
+                    & disjoin(sp, [self._identity_test(kind, t, side) for t in sorted(negative)])
+                )
+        return out
 
     def _peer_bdd(self, peer: Peer, side: str, sets: tuple[NetworkSet, ...]) -> Fn:
         sp = self.space
@@ -596,11 +836,19 @@ class _Model:
         ipset = peer.ipset()
         if ipset is not None:
             out = out & self.in_ipset(side, ipset)
-        if peer.entity is not None:
-            out = out & self._entity(peer.entity, side)
         return out
 
-    def _entity(self, entity: Entity, side: str) -> Fn:
+    def _entity(self, entity: Entity, side: str, here: str | None) -> Fn:
+        if entity in (Entity.HOST, Entity.REMOTE_NODE):
+            # ``Matcher._entity_matches``: a node (hostNetwork pods act as theirs) relative to
+            # the subject's node; a subject whose node is unknown (itself a node, or none
+            # given) may be on any node.
+            node = self.is_kind(side, NODE)
+            if here is None or self.same_node is None:
+                return node
+            same = self.space.eq(self.same_node, 1)
+            relative = same if entity is Entity.HOST else ~same
+            return node & (~self.is_kind(here, POD) | relative)
         if entity is Entity.ALL:
             return self.space.true
         if entity is Entity.WORLD:
@@ -609,10 +857,10 @@ class _Model:
             return ~self.is_kind(side, EXTERNAL)
         return self.space.false  # kube-apiserver, ingress, health, …: never an endpoint here
 
-    def peers(self, peers: Any, side: str, sets: tuple[NetworkSet, ...]) -> Fn:
+    def peers(self, peers: Any, side: str, sets: tuple[NetworkSet, ...], here: str) -> Fn:
         if peers is ANY_PEER:
             return self.space.true
-        return disjoin(self.space, [self.peer(p, side, sets) for p in peers])
+        return disjoin(self.space, [self.peer(p, side, sets, here) for p in peers])
 
     # ports ------------------------------------------------------------------------------
     def _conn_in(self, protocols: IntervalSet, ports: IntervalSet) -> Fn:
@@ -692,6 +940,10 @@ class _Model:
                     ],
                 )
                 out = out & ~(there & ~equal)
+        # Sharing a node takes two cluster ends (a node and its pod, or two pods).
+        if self.same_node is not None:
+            apart = self.is_kind("src", EXTERNAL) | self.is_kind("dst", EXTERNAL)
+            out = out & ~(sp.eq(self.same_node, 1) & apart)
         # Two ends never share an address: a region of one address holds one end at most.
         for i, ranges in enumerate(self.facts.regions):
             if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
@@ -700,22 +952,70 @@ class _Model:
 
     # verdicts ---------------------------------------------------------------------------
     def allowed(self, ps: PolicySet) -> Fn:
-        """The connections ``ps`` allows, per direction ANDed (the network layer)."""
+        """The connections ``ps`` allows: each layer's verdict (egress AND ingress), ANDed."""
+        sp = self.space
         sets = tuple(dict.fromkeys(ps.network_sets))
-        egress = self._direction(ps, Direction.EGRESS, "src", "dst", sets)
-        ingress = self._direction(ps, Direction.INGRESS, "dst", "src", sets)
-        return egress & ingress
+        out = sp.true
+        for layer in (Layer.NETWORK, Layer.CLOUD):
+            policies = [p for p in ps if p.layer is layer]
+            if not policies:
+                continue
+            egress = self._direction(policies, ps, Direction.EGRESS, "src", "dst", sets, layer)
+            ingress = self._direction(policies, ps, Direction.INGRESS, "dst", "src", sets, layer)
+            if layer is Layer.CLOUD and self.same_node is not None:
+                egress = egress | self._snat_egress()
+                out = out & (sp.eq(self.same_node, 1) | (egress & ingress))
+            else:
+                out = out & egress & ingress
+        if self.mesh:
+            out = out & self._proxy([p for p in ps if p.layer is Layer.L7], ps, sets)
+        if self.same_node is not None and self.profile.node_to_local_pod:
+            out = out | (
+                self.is_kind("src", NODE) & self.is_kind("dst", POD) & sp.eq(self.same_node, 1)
+            )
+        return out
+
+    def _snat_egress(self) -> Fn:
+        """Standard mode: a pod's traffic to an address outside the VPC leaves through its
+        node, so the pod's groups do not judge its egress (``verdict._cloud_bypass``)."""
+        sp = self.space
+        outside = [
+            i
+            for i, ranges in enumerate(self.facts.regions)
+            if not IPSet.address(_address(ranges[0][0])) <= self.facts.vpc
+        ]
+        return (
+            self.is_kind("src", POD)
+            & self.is_kind("dst", EXTERNAL)
+            & sp.among(self.region["dst"], outside)
+        )
+
+    def tcp(self) -> Fn:
+        hits = [i for i, (p, _, _, _) in enumerate(self.facts.atoms) if p == TCP]
+        return self.space.among(self.conn, hits)
+
+    def _proxy(self, policies: list[Policy], ps: PolicySet, sets: tuple[NetworkSet, ...]) -> Fn:
+        """The mesh layer (``verdict._proxy_verdict``): inbound TCP of mesh pods only; STRICT
+        refuses clients without a certificate before any authorization policy."""
+        sp = self.space
+        proxied = self.is_kind("dst", POD) & sp.eq(self.mesh["dst"], 1) & self.tcp()
+        strict = sp.eq(self.mtls["dst"], self.mtls["dst"].values.index("STRICT"))
+        refused = strict & ~self.mutual_tls("src", "dst")
+        decided = self._direction(policies, ps, Direction.INGRESS, "dst", "src", sets, Layer.L7)
+        return ~proxied | (~refused & decided)
 
     def _direction(
         self,
+        candidates: list[Policy],
         ps: PolicySet,
         direction: Direction,
         here: str,
         there: str,
         sets: tuple[NetworkSet, ...],
+        layer: Layer,
     ) -> Fn:
         sp = self.space
-        policies = [p for p in ps if isinstance(p.direction(direction), Governed)]
+        policies = [p for p in candidates if isinstance(p.direction(direction), Governed)]
         tiers = {p.tier: ps.tier(p.tier) for p in policies}
         undecided = sp.true
         allowed = sp.false
@@ -748,7 +1048,7 @@ class _Model:
                 for rule in rules.rules:
                     if rule.action is Action.LOG:
                         continue
-                    match = self._rule(rule, selected, here, there, sets)
+                    match = self._rule(rule, selected, here, there, sets, layer)
                     if match == sp.false:
                         continue
                     if rule.action is not run_action:
@@ -762,13 +1062,25 @@ class _Model:
         return allowed | undecided
 
     def _rule(
-        self, rule: Rule, selected: Fn, here: str, there: str, sets: tuple[NetworkSet, ...]
+        self,
+        rule: Rule,
+        selected: Fn,
+        here: str,
+        there: str,
+        sets: tuple[NetworkSet, ...],
+        layer: Layer,
     ) -> Fn:
         out = selected
         if rule.local is not None:
             out = out & self.peer(rule.local, here, sets)
-        out = out & self.peers(rule.peers, there, sets)
-        return out & self.ports(rule.ports)
+        out = out & self.peers(rule.peers, there, sets, here)
+        ports = self.ports(rule.ports)
+        if layer is Layer.L7 and rule.l7 is not None:
+            # ``matching.rule_conns``: HTTP fields cannot match a port declared plain TCP.
+            opaque = self.tcp() & self.space.eq(self.opaque, 1) if self.opaque else self.space.false
+            deny = rule.action is Action.DENY
+            ports = ports & ((opaque | ~self.tcp()) if deny else ~opaque)
+        return out & ports
 
 
 def _set_labels(net_set: NetworkSet) -> dict[str, str]:
@@ -912,7 +1224,15 @@ def _counterexample(
             ends[side_name] = ip
             continue
         if kind == NODE:
-            node = Endpoint("Node", None, f"polyfence-node-{i + 1}", {}, None, (ip,))
+            node = Endpoint(
+                "Node",
+                None,
+                f"polyfence-node-{i + 1}",
+                {},
+                None,
+                (ip,),
+                security_groups=_groups(model, chosen, side_name),
+            )
             ends[side_name] = node
             endpoints.append(node)
             continue
@@ -940,6 +1260,14 @@ def _counterexample(
             named = tuple(
                 NamedPort(n, proto, port) for n, var in model.named.items() if chosen[var.name]
             )
+        mesh = bool(model.mesh) and chosen[model.mesh[side_name].name] == 1
+        mtls: str | None = None
+        opaque: tuple[int, ...] = ()
+        if mesh:
+            mtls = pick(model.mtls[side_name].name)
+            mtls = None if mtls == model.profile.mtls_default.upper() else mtls
+            if side_name == "dst" and model.opaque is not None and chosen[model.opaque.name]:
+                opaque = (port,) if proto == TCP and port is not None else ()
         pod = Endpoint(
             "Pod",
             ns_name,
@@ -948,7 +1276,11 @@ def _counterexample(
             sa_name,
             (ip,),
             named,
-            "polyfence-node-0",
+            _node_of(model, chosen, i),
+            security_groups=_groups(model, chosen, side_name),
+            mesh=mesh,
+            mtls=mtls,
+            opaque_ports=opaque,
         )
         ends[side_name] = pod
         endpoints.append(pod)
@@ -968,7 +1300,84 @@ def _counterexample(
             f"symbolic counterexample does not reproduce: {conn.describe()} allowed only by "
             f"{side.upper()} on {inventory}"
         )
-    return found
+    return _dressed(model, found, endpoints)
+
+
+def _groups(model: _Model, chosen: Mapping[str, int], side: str) -> tuple[str, ...]:
+    return tuple(g for g, var in model.groups[side].items() if chosen[var.name])
+
+
+def _node_of(model: _Model, chosen: Mapping[str, int], index: int) -> str:
+    """Where the pod at end ``index`` runs: nodes matter only under the standard enforcing
+    mode, where the ends share a node or do not (a node end is named for its index)."""
+    if model.same_node is None:
+        return "polyfence-node-0"
+    if chosen[model.same_node.name]:
+        other = 1 - index
+        return (
+            f"polyfence-node-{other + 1}"
+            if chosen[f"kind|{SIDES[other]}"] == NODE
+            else ("polyfence-node-0")
+        )
+    return f"polyfence-node-{index + 1}"
+
+
+def _dressed(model: _Model, cex: Counterexample, endpoints: Sequence[Endpoint]) -> Counterexample:
+    """The documents and notes for the mesh and cloud facts the pods carry: an explicit
+    injection opt-out beside the opt-in, the node each pod runs on, a Service declaring the
+    destination port opaque, a SecurityGroupPolicy attaching the pod's groups."""
+    pods = {ep.name: ep for ep in endpoints if ep.kind == "Pod"}
+    docs: list[dict[str, Any]] = []
+    notes = list(cex.notes)
+    extra: list[dict[str, Any]] = []
+    for doc in cex.documents:
+        ep = pods.get(doc["metadata"]["name"]) if doc["kind"] == "Pod" else None
+        if ep is None:
+            docs.append(doc)
+            continue
+        doc = {**doc, "metadata": dict(doc["metadata"]), "spec": dict(doc["spec"])}
+        if model.mesh and not ep.mesh:
+            doc["metadata"]["annotations"] = {"sidecar.istio.io/inject": "false"}
+        if model.same_node is not None and ep.node:
+            doc["spec"]["nodeName"] = ep.node
+        docs.append(doc)
+        others = [o for o in pods.values() if o is not ep and o.namespace == ep.namespace]
+        precise = bool(ep.labels) and not any(
+            all(o.labels.get(k) == v for k, v in ep.labels.items()) for o in others
+        )
+        meta = {"namespace": ep.namespace}
+        if ep.opaque_ports:
+            port = ep.opaque_ports[0]
+            if ep.labels:
+                extra.append(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Service",
+                        "metadata": {**meta, "name": f"{ep.name}-tcp"},
+                        "spec": {
+                            "selector": dict(ep.labels),
+                            "ports": [{"name": f"tcp-{port}", "port": port, "targetPort": port}],
+                        },
+                    }
+                )
+            notes.append(f"a Service declares port {port} of {ep.ref} plain TCP (opaque)")
+        if ep.security_groups and precise:
+            extra.append(
+                {
+                    "apiVersion": "vpcresources.k8s.aws/v1beta1",
+                    "kind": "SecurityGroupPolicy",
+                    "metadata": {**meta, "name": f"{ep.name}-groups"},
+                    "spec": {
+                        "podSelector": {"matchLabels": dict(ep.labels)},
+                        "securityGroups": {"groupIds": list(ep.security_groups)},
+                    },
+                }
+            )
+    if model.same_node is not None:
+        nodes = {ep.ref: ep.node for ep in pods.values()}
+        nodes.update({ep.ref: ep.name for ep in endpoints if ep.kind == "Node"})
+        notes.append("nodes: " + ", ".join(f"{ref} on {node}" for ref, node in nodes.items()))
+    return replace(cex, documents=(*docs, *extra), notes=tuple(notes))
 
 
 def _labels(variables: Mapping[str, _Var], pick: Callable[[str], Any]) -> dict[str, str]:
