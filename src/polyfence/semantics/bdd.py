@@ -105,6 +105,7 @@ CONTAINER_PROTOCOLS = (int(Protocol.TCP), int(Protocol.UDP), int(Protocol.SCTP))
 _PORTED = sorted(int(p) for p in PORT_PROTOCOLS | ICMP_PROTOCOLS)
 _NICE = {POD: "10.244.0.10", NODE: "172.31.0.10", EXTERNAL: "203.0.113.10"}
 MTLS_MODES = ("STRICT", "PERMISSIVE", "DISABLE")
+ENDPOINT_LABEL = "polyfence.dev/endpoint"
 TCP = int(Protocol.TCP)
 
 
@@ -1268,6 +1269,11 @@ def _counterexample(
             mtls = None if mtls == model.profile.mtls_default.upper() else mtls
             if side_name == "dst" and model.opaque is not None and chosen[model.opaque.name]:
                 opaque = (port,) if proto == TCP and port is not None else ()
+        groups = _groups(model, chosen, side_name)
+        if (groups or opaque) and ENDPOINT_LABEL not in f.pod_keys:
+            # A label no selector reads, so that a SecurityGroupPolicy or Service can pick
+            # this pod alone.
+            labels[ENDPOINT_LABEL] = side_name
         pod = Endpoint(
             "Pod",
             ns_name,
@@ -1277,7 +1283,7 @@ def _counterexample(
             (ip,),
             named,
             _node_of(model, chosen, i),
-            security_groups=_groups(model, chosen, side_name),
+            security_groups=groups,
             mesh=mesh,
             mtls=mtls,
             opaque_ports=opaque,
@@ -1345,7 +1351,6 @@ def _dressed(model: _Model, cex: Counterexample, endpoints: Sequence[Endpoint]) 
         precise = bool(ep.labels) and not any(
             all(o.labels.get(k) == v for k, v in ep.labels.items()) for o in others
         )
-        meta = {"namespace": ep.namespace}
         if ep.opaque_ports:
             port = ep.opaque_ports[0]
             if ep.labels:
@@ -1353,7 +1358,7 @@ def _dressed(model: _Model, cex: Counterexample, endpoints: Sequence[Endpoint]) 
                     {
                         "apiVersion": "v1",
                         "kind": "Service",
-                        "metadata": {**meta, "name": f"{ep.name}-tcp"},
+                        "metadata": {"name": f"{ep.name}-tcp", "namespace": ep.namespace},
                         "spec": {
                             "selector": dict(ep.labels),
                             "ports": [{"name": f"tcp-{port}", "port": port, "targetPort": port}],
@@ -1366,7 +1371,7 @@ def _dressed(model: _Model, cex: Counterexample, endpoints: Sequence[Endpoint]) 
                 {
                     "apiVersion": "vpcresources.k8s.aws/v1beta1",
                     "kind": "SecurityGroupPolicy",
-                    "metadata": {**meta, "name": f"{ep.name}-groups"},
+                    "metadata": {"name": f"{ep.name}-groups", "namespace": ep.namespace},
                     "spec": {
                         "podSelector": {"matchLabels": dict(ep.labels)},
                         "securityGroups": {"groupIds": list(ep.security_groups)},
