@@ -15,10 +15,10 @@ from polyfence.io.files import parse_text
 from polyfence.model.document import Document
 from polyfence.model.policy import Layer, PolicySet
 from polyfence.model.provenance import SourceRef
+from polyfence.rules.deny_wins import deny_wins
 from polyfence.semantics.compare import Relation, compare
 from polyfence.semantics.profile import EvaluationProfile
 from polyfence.semantics.verdict import Connection, verdict
-from polyfence.translators._deny_wins import deny_wins
 from polyfence.translators.calico import CalicoTranslator
 from polyfence.translators.cilium import CiliumTranslator
 

@@ -53,12 +53,12 @@ from polyfence.model.selectors import (
     or_,
     to_label_selectors,
 )
+from polyfence.rules.flatten import removable_denies
+from polyfence.rules.terms import bind_pod, safe_name
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet, IPSet
 from polyfence.semantics.matching import Matcher, Remote
 from polyfence.semantics.profile import DEFAULT_PROFILE
 from polyfence.translation import RenderOptions, origins_of
-from polyfence.translators._common import bind_pod, safe_name
-from polyfence.translators._flatten import removable_denies
 from polyfence.translators.aws._cfn_writer import template
 from polyfence.translators.aws._rules import (
     GROUPS_PER_INTERFACE,

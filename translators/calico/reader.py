@@ -4,10 +4,9 @@ mapping between Calico's automatic labels and the IR's reserved keys (shared wit
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import ipaddress
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import jsonschema
@@ -49,15 +48,13 @@ from polyfence.model.selectors import (
     And,
     Eq,
     Ne,
-    Not,
-    Or,
     Selector,
     SelectorSyntaxError,
     and_,
-    not_,
     or_,
     parse,
 )
+from polyfence.rules.terms import atom_key, map_atoms, rename_key, with_key
 from polyfence.schemas import in_document_order, input_schema
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet
 from polyfence.translation import Translation
@@ -89,38 +86,19 @@ def validator(kind: str) -> jsonschema.protocols.Validator:
 # selectors: Calico's automatic labels <-> the IR's reserved keys ----------------------------
 
 
-def map_atoms(sel: Selector, fn: Callable[[Selector], Selector]) -> Selector:
-    """Rebuild a selector with every match atom replaced by ``fn(atom)``."""
-    if isinstance(sel, And):
-        return and_(*(map_atoms(t, fn) for t in sel.terms))
-    if isinstance(sel, Or):
-        return or_(*(map_atoms(t, fn) for t in sel.terms))
-    if isinstance(sel, Not):
-        return not_(map_atoms(sel.expr, fn))
-    return fn(sel)
-
-
 def _const(value: bool) -> Selector:
     return All() if value else NOTHING
-
-
-def _key_of(atom: Selector) -> str | None:
-    return getattr(atom, "key", None)
-
-
-def _renamed(atom: Selector, key: str) -> Selector:
-    return dataclasses.replace(atom, key=key)  # type: ignore[type-var,call-arg]
 
 
 def endpoint_selector_to_ir(sel: Selector) -> Selector:
     """Calico's automatic endpoint labels become the IR's reserved keys."""
 
     def fn(atom: Selector) -> Selector:
-        key = _key_of(atom)
+        key = atom_key(atom)
         if key == CALICO_NAMESPACE:
-            return _renamed(atom, NAMESPACE_KEY)
+            return with_key(atom, NAMESPACE_KEY)
         if key == CALICO_SA:
-            return _renamed(atom, SERVICE_ACCOUNT_KEY)
+            return with_key(atom, SERVICE_ACCOUNT_KEY)
         if key == ORCHESTRATOR:
             # Workload endpoints carry orchestrator=k8s; network sets and hosts lack it.
             on_pods = atom.matches({ORCHESTRATOR: "k8s"})
@@ -136,11 +114,11 @@ def endpoint_selector_to_ir(sel: Selector) -> Selector:
 
 def endpoint_selector_from_ir(sel: Selector) -> Selector:
     def fn(atom: Selector) -> Selector:
-        key = _key_of(atom)
+        key = atom_key(atom)
         if key == NAMESPACE_KEY:
-            return _renamed(atom, CALICO_NAMESPACE)
+            return with_key(atom, CALICO_NAMESPACE)
         if key == SERVICE_ACCOUNT_KEY:
-            return _renamed(atom, CALICO_SA)
+            return with_key(atom, CALICO_SA)
         if key == KIND_KEY:
             on_pods = atom.matches({KIND_KEY: KIND_POD})
             elsewhere = atom.matches({KIND_KEY: "network-set"})
@@ -151,10 +129,6 @@ def endpoint_selector_from_ir(sel: Selector) -> Selector:
         return atom
 
     return map_atoms(sel, fn)
-
-
-def rename_key(sel: Selector, old: str, new: str) -> Selector:
-    return map_atoms(sel, lambda a: _renamed(a, new) if _key_of(a) == old else a)
 
 
 IS_POD = Eq(KIND_KEY, KIND_POD)

@@ -36,14 +36,13 @@ from polyfence.model.ports import (
 )
 from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import All, Eq, In, Selector, and_
+from polyfence.rules.terms import matching_less, rename_key, safe_name
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet
 from polyfence.translation import RenderOptions, origins_of
-from polyfence.translators._common import matching_less, safe_name
 from polyfence.translators.calico.reader import (
     CALICO_NAME,
     ORCHESTRATOR,
     endpoint_selector_from_ir,
-    rename_key,
 )
 
 API_VERSION = "projectcalico.org/v3"

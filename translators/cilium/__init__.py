@@ -7,7 +7,7 @@ Capability table (feature → how it maps):
 | the CRD schema (Cilium 1.16.5) | refused where the CRD refuses | output validates |
 | endpointSelector, fromEndpoints/toEndpoints with CNP namespace scoping, CCNP all-namespaces | exact | exact |
 | `k8s:io.kubernetes.pod.namespace`, `io.cilium.k8s.namespace.labels.*`, `io.cilium.k8s.policy.serviceaccount` | exact | exact |
-| ingressDeny / egressDeny (deny beats allow) | exact | Calico order/Pass/tiers flattened (``_deny_wins``); the rest reported |
+| ingressDeny / egressDeny (deny beats allow) | exact | order/Pass/tiers flattened (``polyfence.rules.deny_wins``); the rest reported |
 | enableDefaultDeny, `ingress: []` vs `ingress: [{}]` | exact | exact |
 | fromEntities/toEntities | exact (engine: world, cluster, host, remote-node, all) | exact |
 | fromCIDR / fromCIDRSet with except (and to-) | exact | exact |

@@ -21,7 +21,7 @@ from polyfence.model.peers import AnyPeer, Peer
 from polyfence.model.policy import Action, Direction, Governed, Policy, Rule, Subject
 from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import All, Not, Selector, and_
-from polyfence.translators._flatten import pods_meet, subject_condition
+from polyfence.rules.flatten import pods_meet, subject_condition
 
 MAX_SPLIT = 4  # requiring subjects that only partly overlap one rule's subject
 

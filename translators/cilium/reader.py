@@ -46,10 +46,10 @@ from polyfence.model.selectors import (
     from_label_selector,
     normalize,
 )
+from polyfence.rules.terms import rename_key
 from polyfence.schemas import in_document_order, input_schema
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet, IPSet
 from polyfence.translation import Translation
-from polyfence.translators.calico.reader import rename_key
 from polyfence.translators.cilium._requires import Requirement, expand_requirements
 
 FORMAT = "cilium"

@@ -30,11 +30,8 @@ from polyfence.model.selectors import (
     and_,
     to_label_selectors,
 )
-from polyfence.semantics.intervals import IntervalSet
-from polyfence.semantics.matching import Matcher
-from polyfence.semantics.profile import DEFAULT_PROFILE
-from polyfence.translation import RenderOptions, origins_of
-from polyfence.translators._common import (
+from polyfence.rules.deny_wins import deny_wins
+from polyfence.rules.terms import (
     bind_pod,
     cidr_blocks,
     local_pods,
@@ -42,7 +39,10 @@ from polyfence.translators._common import (
     pod_terms,
     safe_name,
 )
-from polyfence.translators._deny_wins import deny_wins
+from polyfence.semantics.intervals import IntervalSet
+from polyfence.semantics.matching import Matcher
+from polyfence.semantics.profile import DEFAULT_PROFILE
+from polyfence.translation import RenderOptions, origins_of
 from polyfence.translators.cilium.reader import (
     API_VERSION,
     CLUSTER_LABEL,

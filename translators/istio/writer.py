@@ -72,12 +72,12 @@ from polyfence.model.selectors import (
     and_,
     to_dnf,
 )
+from polyfence.rules.flatten import may_overlap, overlapping_tiers, removable_denies
+from polyfence.rules.terms import bind_pod, local_pods, pod_terms, safe_name
 from polyfence.semantics.intervals import IntervalSet, IPSet
 from polyfence.semantics.matching import Matcher, Remote
 from polyfence.semantics.profile import DEFAULT_PROFILE
 from polyfence.translation import RenderOptions, Translation, origins_of
-from polyfence.translators._common import bind_pod, local_pods, pod_terms, safe_name
-from polyfence.translators._flatten import may_overlap, overlapping_tiers, removable_denies
 
 API_VERSION = "security.istio.io/v1"
 KIND = "AuthorizationPolicy"

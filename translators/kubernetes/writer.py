@@ -34,12 +34,12 @@ from polyfence.model.selectors import (
     and_,
     to_label_selectors,
 )
+from polyfence.rules.flatten import overlapping_tiers, removable_denies
+from polyfence.rules.terms import bind_pod, cidr_blocks, local_pods, pod_terms, safe_name
 from polyfence.semantics.intervals import IntervalSet
 from polyfence.semantics.matching import Matcher, Remote
 from polyfence.semantics.profile import DEFAULT_PROFILE
 from polyfence.translation import RenderOptions, origins_of
-from polyfence.translators._common import bind_pod, cidr_blocks, local_pods, pod_terms, safe_name
-from polyfence.translators._flatten import overlapping_tiers, removable_denies
 
 API_VERSION = "networking.k8s.io/v1"
 KIND = "NetworkPolicy"

@@ -58,15 +58,15 @@ from polyfence.model.selectors import (
     or_,
     to_dnf,
 )
-from polyfence.semantics.connset import FULL, ConnSet
-from polyfence.semantics.intervals import NO_PORTS, IntervalSet, IPSet
-from polyfence.translators._flatten import (
+from polyfence.rules.flatten import (
     may_overlap,
     pods_meet,
     removable_denies,
     subject_condition,
 )
-from polyfence.translators.calico.reader import map_atoms
+from polyfence.rules.terms import map_atoms
+from polyfence.semantics.connset import FULL, ConnSet
+from polyfence.semantics.intervals import NO_PORTS, IntervalSet, IPSet
 
 MAX_PIECES = 64  # rules one deny may split into before we give up and report instead
 

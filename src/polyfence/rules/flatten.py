@@ -17,7 +17,7 @@ from polyfence.model.labels import NAMESPACE_KEY
 from polyfence.model.peers import Peer
 from polyfence.model.policy import Action, Direction, Governed, Policy, PolicySet, Rule, Subject
 from polyfence.model.selectors import NOTHING, All, In, Selector, and_, normalize
-from polyfence.translators.calico.reader import rename_key
+from polyfence.rules.terms import rename_key
 
 
 def may_overlap(a: Policy, b: Policy) -> bool:

@@ -1,4 +1,5 @@
-"""Helpers shared by writers: taking the IR's reserved pseudo-labels out of selectors.
+"""Selector terms for writers: taking the IR's reserved pseudo-labels out of selectors, and
+rewriting selector atoms (key renaming, atom mapping) for any format.
 
 The IR lets selectors test ``polyfence.dev/namespace``, ``polyfence.dev/service-account`` and
 ``polyfence.dev/kind`` like labels. Formats spell these differently or not at all, so writers
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from polyfence.fidelity import Effect
@@ -18,7 +20,7 @@ from polyfence.inventory import NAMESPACE_NAME_LABEL
 from polyfence.model.labels import KIND_KEY, KIND_POD, NAMESPACE_KEY, SERVICE_ACCOUNT_KEY
 from polyfence.model.peers import IpMatch, Peer
 from polyfence.model.policy import Action
-from polyfence.model.selectors import NOTHING, All, Not, Selector, and_, or_, to_dnf
+from polyfence.model.selectors import NOTHING, All, And, Not, Or, Selector, and_, not_, or_, to_dnf
 from polyfence.semantics.intervals import IPSet, parse_cidr
 
 
@@ -153,3 +155,32 @@ def local_pods(local: Peer, namespace: str) -> Selector | None:
     if local.namespace_selector is not None and local.namespace_selector != All():
         return None
     return bind_pod(local.pods, namespace)
+
+
+# selector atoms, whatever the format calls their keys -----------------------------------
+
+
+def map_atoms(sel: Selector, fn: Callable[[Selector], Selector]) -> Selector:
+    """Rebuild a selector with every match atom replaced by ``fn(atom)``."""
+    if isinstance(sel, And):
+        return and_(*(map_atoms(t, fn) for t in sel.terms))
+    if isinstance(sel, Or):
+        return or_(*(map_atoms(t, fn) for t in sel.terms))
+    if isinstance(sel, Not):
+        return not_(map_atoms(sel.expr, fn))
+    return fn(sel)
+
+
+def atom_key(atom: Selector) -> str | None:
+    """The label key a match atom tests (None for All/Nothing and compound selectors)."""
+    return getattr(atom, "key", None)
+
+
+def with_key(atom: Selector, key: str) -> Selector:
+    """The same match atom on another key."""
+    return dataclasses.replace(atom, key=key)  # type: ignore[type-var,call-arg]
+
+
+def rename_key(sel: Selector, old: str, new: str) -> Selector:
+    """``sel`` with every test on label ``old`` made on ``new`` instead."""
+    return map_atoms(sel, lambda a: with_key(a, new) if atom_key(a) == old else a)
