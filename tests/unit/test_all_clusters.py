@@ -471,9 +471,9 @@ def test_bound_answers_undecided_and_falls_back_to_the_synthesised_inventory() -
     assert result.headline().endswith("): equivalent")
 
 
-def test_sets_the_symbolic_procedure_does_not_model_go_to_the_universal_inventory() -> None:
-    """A construct outside the BDD model (here an FQDN peer) sends the pair to the universal
-    inventory, the basis names it, and that method's bound still applies."""
+def test_fqdn_peers_are_decided_symbolically_with_the_dns_answers_they_need() -> None:
+    """With no inventory a name may resolve to any address: an FQDN egress rule is modelled by
+    per-name answer variables, and the counterexample says which answers it needs."""
     fqdn = """
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
@@ -487,19 +487,33 @@ spec:
     b = _set(B_ISSUE + "---\n" + fqdn)
     result = polyfence.compare(a, b)
     assert result.relation is Relation.NARROWER
-    assert result.basis is not None and result.basis.method == "universal-inventory"
-    assert result.basis.fallback is not None and "FQDN" in result.basis.fallback
-    _reproduces(a, b, result)
-    assert result.decided  # a difference the enumeration finds is real: it reproduces
-    same = polyfence.compare(a, a)
+    assert result.basis is not None and result.basis.method == "symbolic"
+    _reproduces(a, b, result)  # the DNSRecords document is read back as the answers
+    cex = result.counterexample
+    assert cex is not None
+    (records,) = [d for d in cex.documents if d["kind"] == "DNSRecords"]
+    (pod_ip,) = [
+        d["status"]["podIP"] for d in cex.documents if d["metadata"]["name"] == "polyfence-dst"
+    ]
+    # The api pod may only reach what example.com resolves to: the db pod must be an answer.
+    assert records["spec"]["records"] == [{"name": "example.com", "addresses": [pod_ip]}]
+    assert polyfence.compare(a, a).headline() == "equivalent on every cluster"
+
+
+def test_the_universal_inventory_is_evidence_and_has_its_own_bound() -> None:
+    """Asked for (tests and benchmarks cross-check the methods), the enumeration's
+    "equivalent" is no proof and says so, and its endpoint bound applies."""
+    a, b = _set(A_ISSUE), _set(B_ISSUE)
+    found = compare_every_cluster(a, b, symbolic=False)
+    assert found.relation is Relation.NARROWER and found.decided
+    assert found.basis is not None and found.basis.method == "universal-inventory"
+    _reproduces(a, b, found)
+    same = compare_every_cluster(a, a, symbolic=False)
     assert same.relation is Relation.EQUIVALENT and not same.decided
     assert same.headline().startswith("equivalent on a universal inventory")
-    assert "FQDN" in same.headline() and "not a proof for every cluster" in same.headline()
-    bounded = polyfence.compare(a, b, bound=Bound(max_endpoints=3))
-    assert bounded.basis is not None and bounded.basis.kind is BasisKind.SYNTHESISED
-    assert bounded.headline().startswith(
-        "undecided on every cluster within the bound (more than 3 endpoint classes"
-    )
+    assert "not a proof for every cluster" in same.headline()
+    with pytest.raises(Undecided, match="more than 3 endpoint classes"):
+        compare_every_cluster(a, b, bound=Bound(max_endpoints=3), symbolic=False)
 
 
 def test_given_inventory_and_both() -> None:

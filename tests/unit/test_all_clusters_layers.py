@@ -351,3 +351,85 @@ def test_host_vs_remote_node_is_decided_with_a_node_counterexample() -> None:
     wider = _decided(both, _set(_cnp(["cluster"])), PROFILES["cilium"])
     assert wider.relation is Relation.WIDER  # the cluster entity holds pods too
     assert wider.counterexample is not None and "[Pod]" in wider.counterexample.witness.src
+
+
+# names -----------------------------------------------------------------------------------
+
+
+def _to_fqdns(*selectors: dict[str, str], world: bool = False) -> str:
+    rule: dict[str, Any] = {"toEntities": ["world"]} if world else {"toFQDNs": list(selectors)}
+    return _docs(
+        {
+            "apiVersion": "cilium.io/v2",
+            "kind": "CiliumNetworkPolicy",
+            "metadata": {"name": "out", "namespace": "shop"},
+            "spec": {"endpointSelector": {"matchLabels": {"app": "api"}}, "egress": [rule]},
+        }
+    )
+
+
+def _answers(result: Comparison) -> list[dict[str, list[dict[str, Any]]]]:
+    return [
+        d["spec"]["records"]
+        for cex in result.counterexamples
+        for d in cex.documents
+        if d["kind"] == "DNSRecords"
+    ]
+
+
+def test_exact_name_vs_pattern_differ_by_what_names_resolve_to() -> None:
+    profile = PROFILES["cilium"]
+    a = _set(_to_fqdns({"matchName": "example.com"}))
+    b = _set(_to_fqdns({"matchPattern": "*.example.com"}))
+    result = _decided(a, b, profile)
+    assert result.relation is Relation.INCOMPARABLE, result.to_dict()
+    names = sorted(r["name"] for records in _answers(result) for r in records)
+    assert names[0] == "example.com" and names[1].endswith(".example.com")
+    for cex in result.counterexamples:
+        assert "[" not in cex.witness.dst  # cilium: names never select pods, only addresses
+    _reproduces(a, b, result, profile)
+
+
+def test_a_name_any_pattern_matches_still_needs_an_answer() -> None:
+    """``*`` matches every name, not every address: an address nothing resolves to differs."""
+    profile = PROFILES["cilium"]
+    a = _set(_to_fqdns({"matchPattern": "*"}))
+    b = _set(_to_fqdns(world=True))
+    result = _decided(a, b, profile)
+    assert result.relation is Relation.WIDER, result.to_dict()
+    assert _answers(result) == []
+    _reproduces(a, b, result, profile)
+
+
+FQDN_PAIRS: dict[str, tuple[str, str, Relation]] = {
+    "name-inside-its-pattern": (
+        _to_fqdns({"matchPattern": "*.example.com"}),
+        _to_fqdns({"matchPattern": "*.example.com"}, {"matchName": "api.example.com"}),
+        Relation.EQUIVALENT,
+    ),
+    "pattern-inside-a-wider-pattern": (
+        _to_fqdns({"matchPattern": "*.example.com"}),
+        _to_fqdns({"matchPattern": "*.*.com"}),
+        Relation.WIDER,
+    ),
+    "star-never-spans-a-dot": (
+        _to_fqdns({"matchPattern": "*.com"}),
+        _to_fqdns({"matchPattern": "*.com"}, {"matchPattern": "*.example.com"}),
+        Relation.WIDER,
+    ),
+    "case-and-trailing-dot": (
+        _to_fqdns({"matchName": "Example.COM."}),
+        _to_fqdns({"matchName": "example.com"}),
+        Relation.EQUIVALENT,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FQDN_PAIRS))
+def test_fqdn_pairs(name: str) -> None:
+    text_a, text_b, relation = FQDN_PAIRS[name]
+    a, b = _set(text_a), _set(text_b)
+    result = _decided(a, b, KUBERNETES)
+    assert result.relation is relation, result.to_dict()
+    if relation is not Relation.EQUIVALENT:
+        _reproduces(a, b, result, KUBERNETES)

@@ -59,7 +59,7 @@ from polyfence.model.labels import (
     NAMESPACE_KEY,
     SERVICE_ACCOUNT_KEY,
 )
-from polyfence.model.peers import ANY_PEER, Entity, NetworkSet, Peer, PrincipalMatch
+from polyfence.model.peers import ANY_PEER, Entity, FqdnMatch, NetworkSet, Peer, PrincipalMatch
 from polyfence.model.policy import (
     Action,
     Direction,
@@ -77,7 +77,7 @@ from polyfence.semantics.connset import ConnSet
 from polyfence.semantics.counterexample import reproduce
 from polyfence.semantics.engine import V6_OFFSET, _all_peers, _order
 from polyfence.semantics.intervals import IntervalSet, IPSet
-from polyfence.semantics.matching import istio_match, matches_global_scope
+from polyfence.semantics.matching import fqdn_matches, istio_match, matches_global_scope
 from polyfence.semantics.profile import DEFAULT_PROFILE, CloudEnforcingMode, EvaluationProfile
 from polyfence.semantics.universe import (
     Undecided,
@@ -113,10 +113,9 @@ TCP = int(Protocol.TCP)
 
 
 def out_of_scope(policy_sets: Sequence[PolicySet]) -> str | None:
-    """The first construct this procedure does not model, in words, or None."""
-    for peer in _all_peers(policy_sets):
-        if peer.fqdn is not None:
-            return "an FQDN peer (DNS answers are per cluster)"
+    """The first construct this procedure does not model, in words, or None: every construct
+    the readers produce is modelled (kept as the hook for constructs to come)."""
+    del policy_sets
     return None
 
 
@@ -290,6 +289,7 @@ class _Facts:
     groups: tuple[str, ...]  # security groups no binding defines (free memberships)
     standard: bool  # a cloud policy under the standard enforcing mode: nodes and the VPC matter
     node_entities: bool  # host / remote-node peers: whether the ends share a node matters
+    dns_names: tuple[str, ...]  # one DNS name per class of names the FQDN peers tell apart
     vpc: IPSet
 
 
@@ -372,8 +372,58 @@ def _facts(sets: Sequence[PolicySet], profile: EvaluationProfile) -> _Facts:
         tuple(sorted(groups)),
         standard,
         any(p.entity in (Entity.HOST, Entity.REMOTE_NODE) for p in peers),
+        _dns_names([p.fqdn for p in peers if p.fqdn is not None]),
         vpc,
     )
+
+
+def _dns_names(matches: Sequence[FqdnMatch]) -> tuple[str, ...]:
+    """One name per realisable way of matching the FQDN peers (a name no peer matches is left
+    out: its answers change nothing). Candidates: the exact names, each pattern with its ``*``
+    filled or empty, and names fitting two patterns label by label (``*`` never spans a dot).
+    """
+    matches = list(dict.fromkeys(matches))
+    if not matches:
+        return ()
+    exact = sorted({n.rstrip(".").lower() for m in matches for n in m.names})
+    patterns = sorted({t.rstrip(".").lower() for m in matches for t in m.patterns} - {"*"})
+    candidates = [*exact, "polyfence-name.example"]
+    for pattern in patterns:
+        candidates += [pattern.replace("*", "x"), pattern.replace("*", "")]
+    for first, second in itertools.permutations(patterns, 2):
+        merged = _merge_patterns(first, second)
+        if merged is not None:
+            candidates.append(merged)
+    out: dict[tuple[bool, ...], str] = {}
+    for name in candidates:
+        if not name or name.startswith(".") or ".." in name:
+            continue
+        vector = tuple(fqdn_matches(m, name) for m in matches)
+        if any(vector):
+            out.setdefault(vector, name)
+    return tuple(out.values())
+
+
+def _merge_patterns(first: str, second: str) -> str | None:
+    """A name both patterns match when they have as many labels, filling each label of the
+    first with the second's literal text where that fits, else ``x``."""
+    left, right = first.split("."), second.split(".")
+    if len(left) != len(right):
+        return None
+    labels = []
+    for a, b in zip(left, right, strict=True):
+        options = [b.replace("*", "x"), a.replace("*", b.replace("*", "")), a.replace("*", "x")]
+        fits = [
+            o
+            for o in options
+            if o
+            and fqdn_matches(FqdnMatch(patterns=frozenset({a})), o)
+            and fqdn_matches(FqdnMatch(patterns=frozenset({b})), o)
+        ]
+        if not fits:
+            return None
+        labels.append(fits[0])
+    return ".".join(labels)
 
 
 def _split_regions(regions: list[list[tuple[int, int]]], vpc: IPSet) -> list[list[tuple[int, int]]]:
@@ -556,6 +606,11 @@ class _Model:
             ):
                 self.groups[side][group] = var
         self.same_node = sp.boolean("same-node") if f.standard or f.node_entities else None
+        # DNS: whether the answers for a name of each class hold this end's address (with no
+        # inventory any name may resolve to any address).
+        self.dns: dict[str, list[_Var]] = {
+            side: [sp.boolean(f"dns|{side}|{name}") for name in f.dns_names] for side in SIDES
+        }
         self._region_sets: dict[tuple[IPSet, str], Fn] = {}
         self._conns: dict[tuple[IntervalSet, IntervalSet], Fn] = {}
         self._named_conns: dict[IntervalSet, Fn] = {}
@@ -746,8 +801,22 @@ class _Model:
                 found = found & self._principal(peer.principal, side, here)
             if peer.entity is not None:
                 found = found & self._entity(peer.entity, side, here)
+            if peer.fqdn is not None:
+                found = found & self._fqdn(peer.fqdn, side)
             self._peer[key] = found
         return found
+
+    def _fqdn(self, fqdn: FqdnMatch, side: str) -> Fn:
+        """``Matcher.resolve`` then ``_ip_matches``: the end's address is an answer for a name
+        the peer matches, and the profile lets address peers see that kind of end."""
+        sp = self.space
+        names = self.facts.dns_names
+        hits = [
+            sp.eq(var, 1)
+            for name, var in zip(names, self.dns[side], strict=True)
+            if fqdn_matches(fqdn, name)
+        ]
+        return self.addressed(side) & disjoin(sp, hits)
 
     # mesh -------------------------------------------------------------------------------
     def mutual_tls(self, side: str, here: str | None) -> Fn:
@@ -1134,19 +1203,25 @@ def redundant(
     profile: EvaluationProfile = DEFAULT_PROFILE,
     seconds: float = 30.0,
 ) -> list[Policy]:
-    """The candidates whose removal alone changes no connection on any cluster.
+    """The candidates whose removal alone changes no connection on any cluster, judged within
+    the candidate's own layer (a mesh policy repeating what the network layer enforces is
+    defence in depth, not dead weight).
 
     One model serves every subset (removing a policy only removes facts), and decision
     diagrams are canonical, so each candidate costs one evaluation and one comparison. The
     caller checks ``out_of_scope`` first; raises ``Undecided`` past ``seconds``.
     """
     model = _Model([policies], profile, time.monotonic() + seconds)
-    full = model.allowed(policies) & model.consistent
+    full: dict[Layer, tuple[PolicySet, Fn]] = {}
     out = []
     for policy in candidates:
         model.check_time("checking which policies are redundant")
-        rest = policies.with_policies(p for p in policies if p is not policy)
-        if model.allowed(rest) & model.consistent == full:
+        if policy.layer not in full:
+            own = policies.with_policies(p for p in policies if p.layer is policy.layer)
+            full[policy.layer] = (own, model.allowed(own) & model.consistent)
+        own, allowed = full[policy.layer]
+        rest = own.with_policies(p for p in own if p is not policy)
+        if model.allowed(rest) & model.consistent == allowed:
             out.append(policy)
     return out
 
@@ -1294,10 +1369,17 @@ def _counterexample(
         if name not in namespaces:
             end = f"set:{name}"
             namespaces[name] = {**_labels(model.ns_labels[end], pick), NAMESPACE_NAME_LABEL: name}
+    records: dict[str, list[str]] = {}
+    for side_name, remote in ends.items():
+        address = remote if isinstance(remote, str) else remote.ips[0]
+        for name, var in zip(f.dns_names, model.dns[side_name], strict=True):
+            if chosen[var.name]:
+                records.setdefault(name, []).append(address)
     inventory = _build_inventory(
         [Namespace(n, labels) for n, labels in namespaces.items()],
         endpoints,
         sa_labels={key: labels for key, labels in accounts.items() if labels},
+        dns=tuple((name, tuple(addresses)) for name, addresses in records.items()),
     )
     conn = Connection(ends["src"], ends["dst"], proto, port)
     found = reproduce(a, b, inventory, endpoints, conn, side, model.profile)
@@ -1378,6 +1460,20 @@ def _dressed(model: _Model, cex: Counterexample, endpoints: Sequence[Endpoint]) 
                     },
                 }
             )
+    if cex.inventory.dns:
+        records = [{"name": n, "addresses": list(a)} for n, a in cex.inventory.dns]
+        extra.append(
+            {
+                "apiVersion": "polyfence.dev/v1alpha1",
+                "kind": "DNSRecords",
+                "metadata": {"name": "polyfence-dns"},
+                "spec": {"records": records},
+            }
+        )
+        notes.append(
+            "DNS answers (what the FQDN peers resolve to): "
+            + ", ".join(f"{n} -> {', '.join(a)}" for n, a in cex.inventory.dns)
+        )
     if model.same_node is not None:
         nodes = {ep.ref: ep.node for ep in pods.values()}
         nodes.update({ep.ref: ep.name for ep in endpoints if ep.kind == "Node"})
