@@ -327,6 +327,43 @@ def case_every_cluster(data: Path, rec: _Recorder) -> None:
     rec.add("basis method", every.basis.method if every.basis else "", "")
     rec.add("relation, one policy missing", missing.relation.value, "")
     rec.add("counterexamples, one policy missing", len(missing.counterexamples), "clusters")
+    if len(bundle.policies.policies) <= LAYER_ROWS_UP_TO:
+        _every_cluster_layers(bundle, rec)
+
+
+LAYER_ROWS_UP_TO = 1000  # the mesh and cloud rows (translation time grows past that)
+
+
+def _every_cluster_layers(bundle: Any, rec: _Recorder) -> None:
+    """The mesh and cloud layers on every cluster: the policies translated to Istio
+    AuthorizationPolicies and to AWS security groups with SecurityGroupPolicies (widening
+    allowed, read back), compared with their Kubernetes source (what ``convert``'s
+    verification decides) and with themselves missing one policy."""
+    from polyfence import api
+    from polyfence.io.files import dump, parse_text
+    from polyfence.semantics.compare import compare_every_cluster
+    from polyfence.semantics.profile import PROFILES
+
+    for fmt, profile in (("istio", PROFILES["kubernetes"]), ("aws", PROFILES["aws"])):
+        res = api.convert(bundle, fmt, verify=False, allow_widening=True)
+        layer = api.load(parse_text(dump(res.documents, "yaml"), f"{fmt}.yaml")).policies
+        rec.add(f"{fmt}: policies read back", len(layer.policies), "policies")
+        source = rec.phase(
+            f"{fmt}: compare with the Kubernetes source on every cluster (symbolic)",
+            lambda layer=layer, profile=profile: compare_every_cluster(
+                bundle.policies, layer, profile
+            ),
+        )
+        short = layer.with_policies(layer.policies[:-1])
+        cut = rec.phase(
+            f"{fmt}: compare with itself missing one policy, every cluster + counterexample",
+            lambda layer=layer, short=short, profile=profile: compare_every_cluster(
+                layer, short, profile
+            ),
+        )
+        rec.add(f"{fmt}: relation to the source", source.relation.value, "")
+        rec.add(f"{fmt}: basis method", source.basis.method if source.basis else "", "")
+        rec.add(f"{fmt}: relation, one policy missing", cut.relation.value, "")
 
 
 def case_audit(data: Path, rec: _Recorder) -> None:

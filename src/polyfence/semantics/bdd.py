@@ -517,6 +517,11 @@ def _principal_witnesses(
 _EXACT_PRINCIPAL = re.compile(r".*/ns/([^/]+)/sa/([^/]+)")
 
 
+def _minted(profile: EvaluationProfile, namespace: str, account: str) -> str:
+    """The identity Istio mints for a pod (``Matcher.identity``)."""
+    return f"{profile.trust_domain}/ns/{namespace}/sa/{account}"
+
+
 def _address(line: int) -> str:
     if line >= V6_OFFSET:
         return str(ipaddress.IPv6Address(line - V6_OFFSET))
@@ -844,14 +849,22 @@ class _Model:
         if kind == "namespace":
             hits = [i for i, ns in enumerate(ns_var.values) if istio_match(pattern, ns)]
             found = sp.among(ns_var, hits)
+        elif "*" not in pattern:
+            # An exact principal names one namespace and one account (names hold no "/").
+            exact = _EXACT_PRINCIPAL.fullmatch(pattern)
+            if exact is None or pattern != _minted(self.profile, *exact.groups()):
+                found = sp.false
+            else:
+                ns, sa = exact.groups()
+                found = sp.among(ns_var, [i for i, v in enumerate(ns_var.values) if v == ns])
+                found &= sp.among(sa_var, [j for j, v in enumerate(sa_var.values) if v == sa])
         else:
-            domain = self.profile.trust_domain
             by_accounts: dict[tuple[int, ...], list[int]] = {}
             for i, ns in enumerate(ns_var.values):
                 accounts = tuple(
                     j
                     for j, sa in enumerate(sa_var.values)
-                    if istio_match(pattern, f"{domain}/ns/{ns}/sa/{sa}")
+                    if istio_match(pattern, _minted(self.profile, ns, sa))
                 )
                 if accounts:
                     by_accounts.setdefault(accounts, []).append(i)
