@@ -368,7 +368,7 @@ def _to_fqdns(*selectors: dict[str, str], world: bool = False) -> str:
     )
 
 
-def _answers(result: Comparison) -> list[dict[str, list[dict[str, Any]]]]:
+def _answers(result: Comparison) -> list[list[dict[str, Any]]]:
     return [
         d["spec"]["records"]
         for cex in result.counterexamples
