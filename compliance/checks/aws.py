@@ -20,6 +20,7 @@ from polyfence.compliance.model import (
     check,
     outcome,
 )
+from polyfence.model.labels import GROUP_NAME_LABEL, SECURITY_GROUP_LABEL
 from polyfence.model.peers import ANY_PEER
 from polyfence.model.policy import Action, Direction, Governed, Layer, Policy, Rule
 from polyfence.semantics.connset import FULL, ConnSet
@@ -27,8 +28,6 @@ from polyfence.semantics.engine import Connectivity
 from polyfence.semantics.intervals import IntervalSet, IPSet
 from polyfence.semantics.matching import port_conns
 
-GROUP_LABEL = "polyfence.dev/security-group"
-NAME_LABEL = "polyfence.dev/group-name"
 V4_ANY = IPSet.from_cidr("0.0.0.0/0")
 V6_ANY = IPSet.from_cidr("::/0")
 TCP, UDP = 6, 17
@@ -45,7 +44,11 @@ def groups(ctx: AuditContext) -> dict[str, Policy]:
     out: dict[str, Policy] = {}
     for policy in ctx.policies:
         if policy.layer is Layer.CLOUD:
-            key = _label(policy, GROUP_LABEL) or policy.subject.security_group or str(policy.id)
+            key = (
+                _label(policy, SECURITY_GROUP_LABEL)
+                or policy.subject.security_group
+                or str(policy.id)
+            )
             out.setdefault(key, policy)
     return out
 
@@ -246,7 +249,7 @@ def a04_high_risk_ports(ctx: AuditContext) -> CheckOutcome:
 def a05_default_group(ctx: AuditContext) -> CheckOutcome:
     findings = []
     for key, policy in sorted(groups(ctx).items()):
-        if _label(policy, NAME_LABEL) != "default":
+        if _label(policy, GROUP_NAME_LABEL) != "default":
             continue
         rules = [r for d in Direction for _, r in _rules(policy, d)]
         findings.append(
@@ -409,7 +412,7 @@ def a07_sensitive_egress(ctx: AuditContext) -> CheckOutcome:
     for policy in ctx.policies:
         if policy.layer is not Layer.CLOUD or not ctx.sensitive(policy.subject.namespace):
             continue
-        key = _label(policy, GROUP_LABEL) or str(policy.id)
+        key = _label(policy, SECURITY_GROUP_LABEL) or str(policy.id)
         if key in seen:
             continue
         seen.add(key)

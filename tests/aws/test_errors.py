@@ -9,7 +9,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from polyfence.aws_plan import (
+from polyfence.io import aws as aws_io
+from polyfence.model.document import Document
+from polyfence.model.provenance import SourceRef
+from polyfence.translators.aws.plan import (
     AccountState,
     Action,
     ActualGroup,
@@ -19,9 +22,6 @@ from polyfence.aws_plan import (
     build_plan,
     parse_desired,
 )
-from polyfence.io import aws as aws_io
-from polyfence.model.document import Document
-from polyfence.model.provenance import SourceRef
 
 VPC = "vpc-0a"
 MANAGED = {"Key": "polyfence.dev/managed-by", "Value": "polyfence"}

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from polyfence.aws_plan import Action, DesiredState, OwnershipError, parse_desired
 from polyfence.errors import InputError
 from polyfence.io import aws as aws_io
 from polyfence.model.document import Document
 from polyfence.model.provenance import SourceRef
+from polyfence.translators.aws.plan import Action, DesiredState, OwnershipError, parse_desired
 
 MANAGED = {"Key": "polyfence.dev/managed-by", "Value": "polyfence"}
 ALL_EGRESS = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}

@@ -6,7 +6,10 @@ from typing import Any
 
 import pytest
 
-from polyfence.aws_plan import (
+from polyfence.errors import Diagnostic, InputError
+from polyfence.model.document import Document
+from polyfence.model.provenance import SourceRef
+from polyfence.translators.aws.plan import (
     MANAGED_TAG,
     AccountState,
     Action,
@@ -14,10 +17,7 @@ from polyfence.aws_plan import (
     build_plan,
     parse_desired,
 )
-from polyfence.aws_rules import CIDR4, CIDR6, GROUP, Rule, RuleKey, expand_permission
-from polyfence.errors import Diagnostic, InputError
-from polyfence.model.document import Document
-from polyfence.model.provenance import SourceRef
+from polyfence.translators.aws.rules import CIDR4, CIDR6, GROUP, Rule, RuleKey, expand_permission
 
 VPC = "vpc-0a"
 OWNED = [{"Key": MANAGED_TAG[0], "Value": MANAGED_TAG[1]}]

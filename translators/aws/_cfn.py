@@ -19,7 +19,7 @@ from polyfence.errors import Diagnostic
 from polyfence.fidelity import Effect, Feature, Loss, Treatment
 from polyfence.model.document import Document
 from polyfence.model.provenance import SourceRef
-from polyfence.translators.aws._rules import RawGroup
+from polyfence.translators.aws.rules import RawGroup
 
 GROUP = "AWS::EC2::SecurityGroup"
 INGRESS = "AWS::EC2::SecurityGroupIngress"

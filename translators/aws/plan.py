@@ -32,9 +32,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from polyfence.aws_rules import (
+from polyfence.errors import Diagnostic, InputError, PolyfenceError
+from polyfence.model.document import Document
+from polyfence.model.provenance import SourceRef
+from polyfence.translators.aws.rules import (
     DESIRED,
     GROUP,
+    MANAGED_TAG,
     MAX_TEXT,
     Rule,
     RuleKey,
@@ -43,11 +47,7 @@ from polyfence.aws_rules import (
     rule_text,
     to_ip_permission,
 )
-from polyfence.errors import Diagnostic, InputError, PolyfenceError
-from polyfence.model.document import Document
-from polyfence.model.provenance import SourceRef
 
-MANAGED_TAG = ("polyfence.dev/managed-by", "polyfence")
 _GROUP_TEXT = re.compile(r"^[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]+$")
 
 

@@ -36,6 +36,7 @@ import jsonschema
 from polyfence.errors import Diagnostic, InputError
 from polyfence.fidelity import Effect, Feature, FidelityReport, Loss, Treatment
 from polyfence.model.document import Document
+from polyfence.model.labels import GROUP_NAME_LABEL, SECURITY_GROUP_LABEL
 from polyfence.model.peers import ANY_PEER, IpMatch, Peer, PeerMatch, ServiceAccountMatch
 from polyfence.model.policy import (
     DEFAULT_TIER,
@@ -56,9 +57,7 @@ from polyfence.schemas import in_document_order, input_schema
 from polyfence.semantics.intervals import IntervalSet, IPSet
 from polyfence.translation import RenderOptions, Translation
 from polyfence.translators.aws._cfn import template_groups
-from polyfence.translators.aws._rules import (
-    GROUP_LABEL,
-    GROUP_NAME_LABEL,
+from polyfence.translators.aws.rules import (
     NAMED_PROTOCOLS,
     SGP_API_VERSION,
     SGP_KIND,
@@ -455,7 +454,7 @@ class _Reader:
         for group in self.groups:
             ingress = self.rules(group.ingress, group.ref)
             egress = self.rules(group.egress, group.ref)
-            labels = ((GROUP_LABEL, group.key), (GROUP_NAME_LABEL, group.label))
+            labels = ((SECURITY_GROUP_LABEL, group.key), (GROUP_NAME_LABEL, group.label))
             bindings = self.bindings.get(group.key, [])
             if not bindings:
                 self.loss(

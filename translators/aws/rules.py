@@ -1,5 +1,8 @@
 """Security-group rules as normalised atoms: one (direction, protocol, ports, peer) per rule.
 
+The one security-group rule vocabulary of the ``aws`` format: what the reader, the writer, the
+plan and the boto3 layer (``polyfence.io.aws``) share.
+
 EC2 groups rules into ``IpPermission``s (one protocol/port range, many sources), but every
 source is a separate rule to AWS: it is added, counted, described and revoked on its own. So
 the planner compares atoms, never permissions, and writes one source per API call.
@@ -15,6 +18,11 @@ the rule AWS stores compare equal:
 * the description is an attribute of a rule, not part of its identity: adding the same
   rule with another description is a duplicate to AWS.
 
+One ``IpPermission`` (the grouped shape ``describe-security-groups`` prints) is a protocol and
+port range plus sources; one *rule* is one source of it, which is what the quota counts.
+ICMP puts the type in ``FromPort`` and the code in ``ToPort`` (-1: all); the IR encodes ICMP as
+``type * 256 + code`` on the port dimension (``polyfence.model.ports``).
+
 Nothing here talks to AWS.
 """
 
@@ -22,12 +30,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from polyfence.errors import Diagnostic
+from polyfence.model.ports import Protocol
 from polyfence.model.provenance import SourceRef
+from polyfence.semantics.intervals import IntervalSet
 
 # Peer kinds. DESIRED is a reference by name to a group of the desired document that may not
 # exist yet; its ``peer`` is the desired group's index, resolved to a real id at plan or apply.
@@ -43,6 +54,7 @@ _ICMP = ("icmp", "icmpv6")
 # reference/aws.md §2.2: the stricter of the documented rule-description charsets.
 RULE_DESCRIPTION = re.compile(r"^[a-zA-Z0-9 ._\-:/()#,@\[\]+=;{}!$*]*$")
 MAX_TEXT = 255
+MANAGED_TAG = ("polyfence.dev/managed-by", "polyfence")  # the tag of every group polyfence owns
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,18 +204,18 @@ def expand_permission(
     if ports is None:
         return []
     rules: list[Rule] = []
-    for field in SOURCE_LISTS:
-        entries = perm.get(field) or []
+    for source_list in SOURCE_LISTS:
+        entries = perm.get(source_list) or []
         if not isinstance(entries, list):
-            problems.append(Diagnostic(where.child(field), f"{field} must be a list"))
+            problems.append(Diagnostic(where.child(source_list), f"{source_list} must be a list"))
             continue
         for i, entry in enumerate(entries):
-            at = where.child(field, i)
+            at = where.child(source_list, i)
             if not isinstance(entry, Mapping):
                 problems.append(Diagnostic(at, "must be a mapping"))
                 continue
             desc = _text(entry.get("Description"), at.child("Description"), "Description", problems)
-            peer = _peer(field, entry, at, problems, resolve_name)
+            peer = _peer(source_list, entry, at, problems, resolve_name)
             if peer is None or desc is None:
                 continue
             key = RuleKey(egress, protocol, ports[0], ports[1], peer[0], peer[1])
@@ -315,3 +327,87 @@ def default_egress(ipv6: bool) -> tuple[Rule, ...]:
     if ipv6:
         rules.append(Rule(RuleKey(True, "-1", None, None, CIDR6, "::/0")))
     return tuple(rules)
+
+
+# IpPermissions <-> the IR -------------------------------------------------------------------
+
+SGP_API_VERSION = "vpcresources.k8s.aws/v1beta1"
+SGP_KIND = "SecurityGroupPolicy"
+RULES_PER_GROUP = 60  # per direction per address family (quota L-0EA8095F)
+GROUPS_PER_INTERFACE = 5  # quota L-2AFB9258, and the SGP's documented cap
+NAMED_PROTOCOLS = {
+    "tcp": int(Protocol.TCP),
+    "udp": int(Protocol.UDP),
+    "icmp": int(Protocol.ICMP),
+    "icmpv6": int(Protocol.ICMPV6),
+}
+PROTOCOL_NAMES = {v: k for k, v in NAMED_PROTOCOLS.items()}
+ICMP_ALL = IntervalSet.span(0, 255 * 256 + 255)
+
+
+def icmp_pairs(ports: IntervalSet) -> Iterator[tuple[int, int]]:
+    """(type, code) pairs for an encoded ICMP port set; code -1 is every code of the type,
+    (-1, -1) everything. Exact: every encoded set is a union of such pairs."""
+    if ports >= ICMP_ALL:
+        yield -1, -1
+        return
+    for lo, hi in ports & ICMP_ALL:
+        value = lo
+        while value <= hi:
+            icmp_type, code = divmod(value, 256)
+            if code == 0 and value + 255 <= hi:
+                yield icmp_type, -1
+                value += 256
+            else:
+                yield icmp_type, code
+                value += 1
+
+
+def icmp_ports(icmp_type: int, code: int) -> IntervalSet:
+    """The encoded port set of an ICMP (type, code) entry with -1 wildcards."""
+    if icmp_type == -1:
+        return ICMP_ALL
+    if code == -1:
+        return IntervalSet.span(icmp_type * 256, icmp_type * 256 + 255)
+    return IntervalSet.point(icmp_type * 256 + code)
+
+
+@dataclass(slots=True)
+class RawGroup:
+    """One group in the describe shape, with where each of its permissions came from.
+
+    ``egress`` None: the document gives no egress rules, so the group keeps the allow-all
+    egress a new group gets."""
+
+    key: str  # GroupId, else GroupName: what references and SGPs resolve to
+    label: str  # GroupName, else GroupId: for policy names
+    ref: SourceRef
+    ingress: list[tuple[dict[str, Any], SourceRef]] = field(default_factory=list)
+    egress: list[tuple[dict[str, Any], SourceRef]] | None = None
+
+
+def text(text: str) -> str:
+    """A name or description in the characters AWS accepts (aws.md §2.2), at most 255."""
+    return re.sub(r"[^a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]", " ", text)[:255]
+
+
+def permissions(
+    entries: dict[tuple[tuple[str, int | None, int | None], tuple[str, str]], None],
+) -> list[dict[str, Any]]:
+    """Entries grouped into IpPermissions (one per protocol and port range)."""
+    grouped: dict[tuple[str, int | None, int | None], list[tuple[str, str]]] = defaultdict(list)
+    for key, source in entries:
+        grouped[key].append(source)
+    out: list[dict[str, Any]] = []
+    for (proto, lo, hi), sources in grouped.items():
+        perm: dict[str, Any] = {"IpProtocol": proto}
+        if lo is not None:
+            perm["FromPort"], perm["ToPort"] = lo, hi
+        perm["IpRanges"] = [{"CidrIp": v} for k, v in sources if k == "v4"]
+        perm["Ipv6Ranges"] = [{"CidrIpv6": v} for k, v in sources if k == "v6"]
+        perm["PrefixListIds"] = []
+        perm["UserIdGroupPairs"] = [
+            {"GroupId" if k == "id" else "GroupName": v} for k, v in sources if k in ("id", "name")
+        ]
+        out.append(perm)
+    return out

@@ -60,7 +60,7 @@ from polyfence.semantics.matching import Matcher, Remote
 from polyfence.semantics.profile import DEFAULT_PROFILE
 from polyfence.translation import RenderOptions, origins_of
 from polyfence.translators.aws._cfn_writer import template
-from polyfence.translators.aws._rules import (
+from polyfence.translators.aws.rules import (
     GROUPS_PER_INTERFACE,
     MANAGED_TAG,
     PROTOCOL_NAMES,
@@ -70,7 +70,7 @@ from polyfence.translators.aws._rules import (
     icmp_pairs,
     permissions,
 )
-from polyfence.translators.aws._rules import text as _text
+from polyfence.translators.aws.rules import text as _text
 
 PortKey = tuple[str, int | None, int | None]  # IpProtocol, FromPort, ToPort
 Source = tuple[str, str]  # ("v4" | "v6" | "id" | "name", value)
@@ -585,7 +585,7 @@ def write(
                 item["VpcId"] = vpc
             item["IpPermissions"] = permissions(part.ingress)
             item["IpPermissionsEgress"] = permissions(part.egress)
-            item["Tags"] = [dict(MANAGED_TAG)]
+            item["Tags"] = [{"Key": MANAGED_TAG[0], "Value": MANAGED_TAG[1]}]
             groups.append(item)
     writer.check_interfaces(parts)
     sgps: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -605,7 +605,7 @@ def write(
                 "metadata": {
                     "name": name,
                     "namespace": b.namespace,
-                    "labels": {MANAGED_TAG["Key"]: MANAGED_TAG["Value"]},
+                    "labels": {MANAGED_TAG[0]: MANAGED_TAG[1]},
                 },
                 "spec": spec,
             }

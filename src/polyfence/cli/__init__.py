@@ -1,4 +1,5 @@
-"""The ``polyfence`` command line: a thin layer over ``polyfence.api`` that maps errors to exit codes.
+"""The ``polyfence`` command line: a thin layer over ``polyfence.api``; ``aws`` holds the aws
+verbs, ``errors`` maps errors to exit codes for all of them.
 
 Exit codes: 0 ok · 1 crash · 2 usage · 3 invalid input · 4 refused translation / not
 equivalent / audit findings at or above ``--fail-on``.
@@ -13,63 +14,39 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from polyfence import api
-from polyfence.cli_aws import aws as aws_group
+from polyfence.cli import errors
+from polyfence.cli.aws import aws as aws_group
 from polyfence.errors import (
     Diagnostic,
     InputError,
     LossyTranslationError,
-    PolyfenceError,
-    UnsupportedFormatError,
     UsageError,
 )
 from polyfence.fidelity import Effect, FidelityReport
 from polyfence.io import output as out
-from polyfence.io.files import dump, line_of, load_documents, read_documents
+from polyfence.io.files import dump, load_documents, read_documents
 from polyfence.model.document import Document
 from polyfence.model.ports import connection_words
 from polyfence.model.provenance import SourceRef
 from polyfence.semantics.notes import enforcement_notes, everyone_in_mesh
 from polyfence.semantics.profile import PROFILES, EvaluationProfile, HostNetworkMode
 
-EXIT_INPUT = 3
-EXIT_FINDINGS = 4
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _err(message: str) -> None:
-    click.echo(f"polyfence: {message}", err=True)
+_err = errors.err
+_located = errors.located
+EXIT_INPUT = errors.EXIT_INPUT
+EXIT_FINDINGS = errors.EXIT_FINDINGS
 
 
 def _handle(func: F) -> F:
-    """One place that turns library errors into messages and exit codes, never tracebacks."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except InputError as exc:
-            for diag in exc.diagnostics:
-                _err(f"error: {_located(diag)}")
-            sys.exit(EXIT_INPUT)
-        except (UnsupportedFormatError, UsageError) as exc:
-            _err(f"error: {exc}")
-            sys.exit(2)
-        except LossyTranslationError as exc:
-            _print_report(exc.report, sys.stderr)
-            _err(str(exc))
-            sys.exit(EXIT_FINDINGS)
-        except PolyfenceError as exc:
-            _err(f"error: {exc}")
-            sys.exit(EXIT_INPUT)
-
-    return wrapper  # type: ignore[return-value]
+    """Errors to exit codes as ``errors.handle`` maps them; a refusal shows its fidelity report."""
+    return errors.handle(func, report=_print_report)
 
 
 _HINTS: dict[Effect, str] = {
@@ -246,12 +223,6 @@ def _emit(text: str, output: str | None) -> None:
         out.write_file(output, text)
     else:
         click.echo(text, nl=False)
-
-
-def _located(diag: Diagnostic) -> str:
-    """``file[doc]:/pointer (line N): message``: the line is looked up only when printing."""
-    line = line_of(diag.source)
-    return f"{diag.source} (line {line}): {diag.message}" if line else str(diag)
 
 
 def _load(

@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from functools import wraps
 from typing import Any, TypeVar
 
 import click
 
-from polyfence.aws_plan import (
-    AwsOperationError,
+from polyfence.cli import errors
+from polyfence.errors import InputError
+from polyfence.io import output as out
+from polyfence.io.files import read_documents
+from polyfence.translators.aws.plan import (
     DesiredState,
     OwnershipError,
     Plan,
@@ -24,52 +26,15 @@ from polyfence.aws_plan import (
     group_ids_by_name,
     parse_desired,
 )
-from polyfence.errors import ConfigError, InputError, PolyfenceError
-from polyfence.io import output as out
-from polyfence.io.files import read_documents
 
-EXIT_USAGE = 2
-EXIT_INPUT = 3
-EXIT_PENDING = 4
-EXIT_AWS = 5
+EXIT_PENDING = errors.EXIT_FINDINGS  # changes pending
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _err(message: str) -> None:
-    click.echo(f"polyfence: {message}", err=True)
+_err = errors.err
 
 
 def _handle(func: F) -> F:
-    """Library errors -> one line each and an exit code; never a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except InputError as exc:
-            for diag in exc.diagnostics:
-                _err(f"error: {diag}")
-            sys.exit(EXIT_INPUT)
-        except OwnershipError as exc:
-            for refusal in exc.refusals:
-                _err(f"error: refused: {refusal}")
-            _err("nothing was applied")
-            sys.exit(EXIT_INPUT)
-        except AwsOperationError as exc:
-            _err(f"error: {exc}")
-            if exc.done:
-                _err(f"applied before the failure ({len(exc.done)} changes):")
-                for line in exc.done:
-                    click.echo(f"  {line}", err=True)
-            sys.exit(EXIT_AWS)
-        except ConfigError as exc:
-            _err(f"error: {exc}")
-            sys.exit(EXIT_USAGE)
-        except PolyfenceError as exc:
-            _err(f"error: {exc}")
-            sys.exit(EXIT_INPUT)
-
-    return wrapper  # type: ignore[return-value]
+    """Errors to exit codes as ``errors.handle`` maps them (DESIRED errors without line numbers)."""
+    return errors.handle(func, locate=False)
 
 
 def _aws_options(func: F) -> F:

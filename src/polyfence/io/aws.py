@@ -27,7 +27,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
-from polyfence.aws_plan import (
+from polyfence.errors import ConfigError, Diagnostic, InputError
+from polyfence.translators.aws.plan import (
     AccountState,
     Action,
     AwsOperationError,
@@ -38,8 +39,7 @@ from polyfence.aws_plan import (
     actual_group,
     build_plan,
 )
-from polyfence.aws_rules import DESIRED, to_ip_permission
-from polyfence.errors import ConfigError, Diagnostic, InputError
+from polyfence.translators.aws.rules import DESIRED, to_ip_permission
 
 THROTTLING = frozenset({"RequestLimitExceeded", "Throttling", "ThrottlingException"})
 PAGE_SIZE = 1000

@@ -16,4 +16,10 @@ KIND_POD = "pod"
 KIND_NETWORK_SET = "network-set"
 KIND_HOST = "host"
 
+# Labels the aws format puts on the policies it reads (compliance's AWS checks read them).
+SECURITY_GROUP_LABEL = (
+    "polyfence.dev/security-group"  # the group a policy came from (id, else name)
+)
+GROUP_NAME_LABEL = "polyfence.dev/group-name"  # that group's GroupName (else its id)
+
 PSEUDO_KEYS = frozenset({NAMESPACE_KEY, SERVICE_ACCOUNT_KEY, KIND_KEY})
