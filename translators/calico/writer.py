@@ -36,7 +36,8 @@ from polyfence.model.ports import (
 )
 from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import All, Eq, In, Selector, and_
-from polyfence.rules.terms import matching_less, rename_key, safe_name
+from polyfence.rules.effects import effect_of
+from polyfence.rules.terms import rename_key, safe_name
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet
 from polyfence.translation import RenderOptions, origins_of
 from polyfence.translators.calico.reader import (
@@ -79,7 +80,7 @@ class _Writer:
             (peer.principal, Feature.PRINCIPAL),
         ):
             if value is not None:
-                for effect in matching_less(rule.action):
+                for effect in effect_of(rule.action):
                     self.loss(
                         effect, feature, rule.source, f"Calico has no {feature.value} peer; dropped"
                     )
@@ -113,7 +114,7 @@ class _Writer:
         if ns_parts:
             base["namespaceSelector"] = str(and_(*ns_parts))
         if namespaced is not None and peer.not_pods is not None and not peer.wants_pod:
-            for effect in matching_less(rule.action):
+            for effect in effect_of(rule.action):
                 self.loss(
                     effect,
                     Feature.NOT_SELECTOR,

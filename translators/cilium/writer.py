@@ -31,11 +31,11 @@ from polyfence.model.selectors import (
     to_label_selectors,
 )
 from polyfence.rules.deny_wins import deny_wins
+from polyfence.rules.effects import effect_of
 from polyfence.rules.terms import (
     bind_pod,
     cidr_blocks,
     local_pods,
-    matching_less,
     pod_terms,
     safe_name,
 )
@@ -91,7 +91,7 @@ class _Writer:
         self.losses.append(Loss(effect, Treatment.DROPPED, feature, ref, msg))
 
     def dropped(self, rule: Rule, feature: Feature, msg: str) -> None:
-        for effect in matching_less(rule.action):
+        for effect in effect_of(rule.action):
             self.loss(effect, feature, rule.source, msg)
 
     # -- selectors -----------------------------------------------------------------------------

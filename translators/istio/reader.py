@@ -71,6 +71,7 @@ from polyfence.model.policy import (
 from polyfence.model.ports import ANY_PORTS, PortMatch, PortSpec, Protocol
 from polyfence.model.provenance import SourceRef
 from polyfence.model.selectors import All, Selector, from_label_selector
+from polyfence.rules.effects import Match, effect_of
 from polyfence.schemas import in_document_order, input_schema
 from polyfence.semantics.intervals import ALL_PORTS, IntervalSet, IPSet
 from polyfence.translation import Translation
@@ -281,16 +282,6 @@ def _has_constraint(peer: Peer) -> bool:
     return peer.ip is not None or peer.principal is not None
 
 
-def _drop_effect(action: Action) -> Effect:
-    """Dropping a constraint: an ALLOW rule then matches more (widened), a DENY rule denies
-    more (narrowed), a LOG rule decides nothing."""
-    if action is Action.ALLOW:
-        return Effect.WIDENED
-    if action is Action.DENY:
-        return Effect.NARROWED
-    return Effect.NONE
-
-
 def _path(text: str) -> tuple[str, str]:
     """An Istio path as an HttpMatch path: exact, ``prefix*``, ``*suffix``, ``*``, templates."""
     if "{*}" in text or "{**}" in text:
@@ -349,6 +340,12 @@ class _Reader:
         treatment: Treatment = Treatment.DROPPED,
     ) -> None:
         self.losses.append(Loss(effect, treatment, feature, ref, message))
+
+    def dropped(self, action: Action, feature: Feature, ref: SourceRef, message: str) -> None:
+        """A constraint of an ``action`` rule not carried, so the rule matches more
+        (``effect_of``); under AUDIT or CUSTOM that changes nothing but is still noted."""
+        for effect in effect_of(action, Match.MORE) or (Effect.NONE,):
+            self.loss(effect, feature, ref, message)
 
     # structure ----------------------------------------------------------------------------
 
@@ -517,8 +514,8 @@ class _Reader:
         )
         for f in ("trustDomains", "notTrustDomains"):
             if lists[f]:
-                self.loss(
-                    _drop_effect(ctx.action),
+                self.dropped(
+                    ctx.action,
                     Feature.PRINCIPAL,
                     ref.child(f),
                     f"{f} ({', '.join(lists[f])}) are not carried; the source is read without them",
@@ -649,8 +646,8 @@ class _Reader:
                     self.cidrs(not_values, where.child("notValues"))
                 elif key.startswith(ENVOY_FILTER_PREFIX) and not self.map_key(key, where):
                     continue
-                self.loss(
-                    _drop_effect(ctx.action),
+                self.dropped(
+                    ctx.action,
                     Feature.IPBLOCK if key == "destination.ip" else Feature.L7_OTHER,
                     where,
                     f"the condition on {key} is not carried; the rule is read without it",
@@ -727,8 +724,8 @@ class _Reader:
             exact, combined = _and_peer(peer, cond.peer)
             if not exact:
                 whose = "the other conditions" if index is None else f"source {index}"
-                self.loss(
-                    _drop_effect(ctx.action),
+                self.dropped(
+                    ctx.action,
                     Feature.PRINCIPAL,
                     cond.ref,
                     f"{cond.key} cannot be ANDed exactly with {whose} (no single Istio pattern "

@@ -15,26 +15,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from polyfence.fidelity import Effect
 from polyfence.inventory import NAMESPACE_NAME_LABEL
 from polyfence.model.labels import KIND_KEY, KIND_POD, NAMESPACE_KEY, SERVICE_ACCOUNT_KEY
 from polyfence.model.peers import IpMatch, Peer
-from polyfence.model.policy import Action
 from polyfence.model.selectors import NOTHING, All, And, Not, Or, Selector, and_, not_, or_, to_dnf
 from polyfence.semantics.intervals import IPSet, parse_cidr
-
-
-def matching_less(action: Action) -> tuple[Effect, ...]:
-    """What a rule of this action matching less traffic (or none) can do to the result: an
-    allow narrows, a deny widens, a pass either (what it handed to the next tier now meets
-    this tier's later rules or its end-of-tier drop)."""
-    if action is Action.ALLOW:
-        return (Effect.NARROWED,)
-    if action is Action.DENY:
-        return (Effect.WIDENED,)
-    if action is Action.PASS:
-        return (Effect.WIDENED, Effect.NARROWED)
-    return ()
 
 
 def _key(lit: Selector) -> str | None:
