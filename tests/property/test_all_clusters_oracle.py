@@ -14,6 +14,7 @@ apart alone, and the universal inventory must reach the same relation.
 from __future__ import annotations
 
 import itertools
+import os
 from functools import cache
 from typing import Any
 
@@ -29,6 +30,7 @@ from polyfence.model.document import Document
 from polyfence.model.policy import PolicySet
 from polyfence.model.provenance import SourceRef
 from polyfence.semantics.compare import BasisKind, Relation, compare, compare_every_cluster
+from polyfence.semantics.profile import EvaluationProfile
 
 pytestmark = pytest.mark.property
 
@@ -180,3 +182,142 @@ def test_every_cluster_verdict_agrees_with_brute_force(
         assert on_cluster.relation is not Relation.EQUIVALENT, cex.yaml()
     enumerated = compare_every_cluster(a, b, symbolic=False)
     assert enumerated.relation is result.relation, (docs_a, docs_b, enumerated.to_dict())
+
+
+# the mesh layer --------------------------------------------------------------------------
+# Istio AuthorizationPolicies over a small universe: policy namespaces n1 and the root
+# namespace, pod key ``a`` = x, accounts default and sa1, principal and namespace patterns
+# that read both (exact, prefix, suffix, ``*``, negations), port 80 with and without HTTP
+# fields. The oracle cluster holds, in namespaces n1, n2, n3, m1, m2 and istio-system (every
+# combination of the name patterns: n1 exact, n2 both n* and *2, n3 only n*, m2 only *2, m1
+# none), two pods of every labelling, account, mesh state (out; in with the default mode;
+# STRICT, PERMISSIVE, DISABLE) and opaque declaration of port 80: verdicts are local, so one
+# cluster is every cluster this universe can tell apart.
+
+MESH_PRINCIPALS = (
+    "cluster.local/ns/n1/sa/sa1",
+    "cluster.local/ns/n1/*",
+    "*/sa/sa1",
+    "*",
+    "cluster.local/ns/n*",
+)
+MESH_NAMESPACES = ("n1", "n*", "*", "*2")
+MESH_STATES = (
+    (False, None),
+    (True, None),
+    (True, "STRICT"),
+    (True, "PERMISSIVE"),
+    (True, "DISABLE"),
+)
+
+
+@st.composite
+def mesh_sources(draw: Any) -> dict[str, Any]:
+    source: dict[str, Any] = {}
+    for key, values in (
+        ("principals", MESH_PRINCIPALS),
+        ("notPrincipals", MESH_PRINCIPALS),
+        ("namespaces", MESH_NAMESPACES),
+        ("notNamespaces", MESH_NAMESPACES),
+    ):
+        if draw(st.integers(0, 2)) == 0:
+            source[key] = draw(
+                st.lists(st.sampled_from(values), min_size=1, max_size=2, unique=True)
+            )
+    return source or {"principals": [draw(st.sampled_from(MESH_PRINCIPALS))]}
+
+
+@st.composite
+def mesh_rules(draw: Any) -> dict[str, Any]:
+    rule: dict[str, Any] = {}
+    if draw(st.booleans()):
+        rule["from"] = [{"source": draw(mesh_sources())}]
+    operation = draw(
+        st.sampled_from(
+            (None, {"ports": ["80"]}, {"ports": ["80"], "methods": ["GET"]}, {"notPorts": ["80"]})
+        )
+    )
+    if operation is not None:
+        rule["to"] = [{"operation": operation}]
+    return rule
+
+
+@st.composite
+def mesh_policies(draw: Any, index: int) -> dict[str, Any]:
+    action = draw(st.sampled_from(("ALLOW", "ALLOW", "DENY", "AUDIT")))
+    spec: dict[str, Any] = {"action": action}
+    if draw(st.booleans()):
+        spec["selector"] = {"matchLabels": {"a": "x"}}
+    if action != "ALLOW" or draw(st.integers(0, 3)):
+        spec["rules"] = draw(st.lists(mesh_rules(), min_size=1, max_size=2))
+    return {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {
+            "name": f"ap{index}",
+            "namespace": draw(st.sampled_from(("n1", "istio-system"))),
+        },
+        "spec": spec,
+    }
+
+
+@st.composite
+def mesh_policy_sets(draw: Any) -> list[dict[str, Any]]:
+    return [draw(mesh_policies(i)) for i in range(draw(st.integers(1, 2)))]
+
+
+@cache
+def _mesh_cluster() -> Inventory:
+    namespaces = [Namespace(n, {}) for n in ("n1", "n2", "n3", "m1", "m2", "istio-system")]
+    pods = []
+    counter = 0
+    for ns, labels, sa, (mesh, mtls), opaque in itertools.product(
+        namespaces, ({"a": "x"}, {}), ("default", "sa1"), MESH_STATES, ((), (80,))
+    ):
+        for _twin in range(2):
+            counter += 1
+            pods.append(
+                Endpoint(
+                    "Pod",
+                    ns.name,
+                    f"p{counter}",
+                    labels,
+                    sa,
+                    (f"10.244.{counter // 250}.{counter % 250 + 1}",),
+                    mesh=mesh,
+                    mtls=mtls,
+                    opaque_ports=opaque,
+                )
+            )
+    return build_inventory(namespaces, pods)
+
+
+@settings(max_examples=int(os.environ.get("POLYFENCE_MESH_ORACLE_EXAMPLES", "60")), deadline=None)
+@given(
+    docs_a=mesh_policy_sets(),
+    docs_b=mesh_policy_sets(),
+    mutate=st.booleans(),
+    default=st.sampled_from(("PERMISSIVE", "STRICT")),
+)
+def test_mesh_every_cluster_verdict_agrees_with_brute_force(
+    docs_a: list[dict[str, Any]], docs_b: list[dict[str, Any]], mutate: bool, default: str
+) -> None:
+    if mutate:
+        docs_b = [*docs_a[:-1], docs_b[0]]
+    a, b = _ir(docs_a), _ir(docs_b)
+    profile = EvaluationProfile(mtls_default=default)
+    result = compare_every_cluster(a, b, profile)
+    assert result.basis is not None and result.basis.method == "symbolic"
+    event(f"relation: {result.relation.value}")
+    on_oracle = compare(a, b, _mesh_cluster(), profile, max_witnesses=1)
+    # Same relation: each side's difference exists on every cluster iff on the oracle's.
+    assert result.relation is on_oracle.relation, (
+        docs_a,
+        docs_b,
+        result.to_dict(),
+        on_oracle.to_dict(),
+    )
+    for cex in result.counterexamples:
+        cluster = load(parse_text(cex.yaml(), "cex.yaml")).inventory
+        on_cluster = polyfence.compare(a, b, inventory=cluster, profile=profile)
+        assert cex.witness.allowed_by in {w.allowed_by for w in on_cluster.witnesses}, cex.yaml()
