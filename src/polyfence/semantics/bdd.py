@@ -380,7 +380,9 @@ def _facts(sets: Sequence[PolicySet], profile: EvaluationProfile) -> _Facts:
 def _dns_names(matches: Sequence[FqdnMatch]) -> tuple[str, ...]:
     """One name per realisable way of matching the FQDN peers (a name no peer matches is left
     out: its answers change nothing). Candidates: the exact names, each pattern with its ``*``
-    filled or empty, and names fitting two patterns label by label (``*`` never spans a dot).
+    filled (with ``x``, with text no name mentions, so that an exact name inside the pattern
+    never stands for the whole pattern) or empty, and names fitting two patterns label by label
+    (``*`` never spans a dot).
     """
     matches = list(dict.fromkeys(matches))
     if not matches:
@@ -389,7 +391,8 @@ def _dns_names(matches: Sequence[FqdnMatch]) -> tuple[str, ...]:
     patterns = sorted({t.rstrip(".").lower() for m in matches for t in m.patterns} - {"*"})
     candidates = [*exact, "polyfence-name.example"]
     for pattern in patterns:
-        candidates += [pattern.replace("*", "x"), pattern.replace("*", "")]
+        # Filled with a mentioned-looking text, with one no name mentions, and empty.
+        candidates += [pattern.replace("*", fill) for fill in ("x", "polyfence-z", "")]
     for first, second in itertools.permutations(patterns, 2):
         merged = _merge_patterns(first, second)
         if merged is not None:
