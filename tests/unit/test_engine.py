@@ -208,3 +208,37 @@ def test_connectivity_lists_external_blocks(profile: EvaluationProfile) -> None:
     ) in pairs
     assert ("prod/db[Pod]", "10.0.0.0/8") not in pairs
     assert ("prod/db[Pod]", "::/0") not in pairs
+
+
+def test_dns_answers_side_by_side_stay_apart_on_a_given_inventory() -> None:
+    """Two FQDNs answering with adjacent addresses: the partition must cut at each answer,
+    not at their union, or a policy allowing the other name looks narrower instead of
+    incomparable (found by the every-cluster FQDN oracle)."""
+    from polyfence import api
+    from polyfence.io.files import parse_text
+
+    def egress_to(name: str) -> api.Bundle:
+        return api.load(
+            parse_text(
+                "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n"
+                "metadata: {name: out, namespace: shop}\n"
+                "spec:\n  endpointSelector: {matchLabels: {app: api}}\n"
+                f"  egress: [{{toFQDNs: [{{matchName: {name}}}]}}]\n",
+                f"{name}.yaml",
+            )
+        )
+
+    cluster = api.load(
+        parse_text(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: api, namespace: shop, labels: {app: api}}\n"
+            "spec: {containers: [{name: c, image: i}]}\nstatus: {podIP: 10.244.0.1}\n---\n"
+            "apiVersion: polyfence.dev/v1alpha1\nkind: DNSRecords\nmetadata: {name: answers}\n"
+            "spec:\n  records:\n  - {name: a.example.com, addresses: [203.0.113.1]}\n"
+            "  - {name: b.example.com, addresses: [203.0.113.2]}\n",
+            "cluster.yaml",
+        )
+    )
+    result = api.compare(
+        egress_to("a.example.com"), egress_to("b.example.com"), inventory=cluster.inventory
+    )
+    assert result.relation is api.Relation.INCOMPARABLE, [str(w) for w in result.witnesses]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from polyfence.inventory import Endpoint, Inventory
@@ -93,8 +93,12 @@ def _rule_peers(rule: Rule) -> list[Peer]:
     return peers
 
 
-def _cidr_cuts(policy_sets: Sequence[PolicySet], extra: IPSet) -> list[int]:
-    """Sorted cut points (start of each atom) on the joint v4+v6 number line."""
+def _cidr_cuts(policy_sets: Sequence[PolicySet], extra: Iterable[IPSet] = ()) -> list[int]:
+    """Sorted cut points (start of each atom) on the joint v4+v6 number line.
+
+    ``extra`` are cut one by one, never as their union: two DNS answers side by side, or an
+    answer inside a declared outside block, are told apart only by their own boundaries.
+    """
     cuts = {0, V6_OFFSET}
 
     def add(ipset: IPSet) -> None:
@@ -105,7 +109,8 @@ def _cidr_cuts(policy_sets: Sequence[PolicySet], extra: IPSet) -> list[int]:
             cuts.add(V6_OFFSET + lo)
             cuts.add(V6_OFFSET + hi + 1)
 
-    add(extra)
+    for part in extra:
+        add(part)
     for ps in policy_sets:
         for net_set in ps.network_sets:
             add(net_set.ipset())
@@ -178,9 +183,16 @@ class Universe:
         uses_nodes = self.cloud_standard or any(
             node_relative(peer) for peer in _all_peers(policy_sets)
         )
-        answers = IPSet.from_cidrs(a for _, addresses in inventory.dns for a in addresses)
         self.vpc = IPSet.from_cidrs(profile.vpc_cidrs)
-        cuts = _cidr_cuts(policy_sets, inventory.external | answers | self.vpc)
+        cuts = _cidr_cuts(
+            policy_sets,
+            [
+                inventory.external,
+                *(IPSet.from_cidr(cidr) for _, cidr in inventory.external_names),
+                *(IPSet.from_cidrs(addresses) for _, addresses in inventory.dns),
+                self.vpc,
+            ],
+        )
         self.classes: list[EndpointClass] = []
         groups: dict[tuple[object, ...], EndpointClass] = {}
         for ep in inventory.endpoints:

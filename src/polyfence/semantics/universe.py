@@ -346,7 +346,7 @@ def _address_classes(
     ipsets = list(dict.fromkeys(ipsets))
     if not ipsets:
         return []
-    cuts = _cidr_cuts(sets, IPSet.empty())
+    cuts = _cidr_cuts(sets)
     ends = [*cuts[1:], V6_OFFSET + (1 << 128)]
     by_vec: dict[tuple[bool, ...], list[tuple[int, int]]] = {}
     for lo, end in zip(cuts, ends, strict=True):
