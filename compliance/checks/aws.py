@@ -360,7 +360,7 @@ def _nacl_open_entries(acl: dict[str, object], ports: list[int]) -> list[tuple[i
         for j, e in enumerate(raw if isinstance(raw, list) else [])
         if isinstance(e, dict) and not e.get("Egress") and isinstance(e.get("RuleNumber"), int)
     ]
-    entries.sort(key=lambda item: item[1]["RuleNumber"])  # type: ignore[index]
+    entries.sort(key=lambda item: item[1]["RuleNumber"])
     found: list[tuple[int, str, int, int]] = []
     for key, any_cidr in _ANY.items():
         for port in ports:
@@ -378,7 +378,7 @@ def _nacl_open_entries(acl: dict[str, object], ports: list[int]) -> list[tuple[i
                     continue
                 allow = str(entry.get("RuleAction", "")).lower() == "allow"
                 if allow and block == IPSet.from_cidr(any_cidr):
-                    found.append((int(entry["RuleNumber"]), cidr, port, j))  # type: ignore[call-overload]
+                    found.append((int(entry["RuleNumber"]), cidr, port, j))
                 undecided = undecided - hit
                 if not undecided:
                     break

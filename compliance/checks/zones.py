@@ -303,9 +303,9 @@ def k21_drift(ctx: AuditContext) -> CheckOutcome:
                 continue
             src = classes[s].members[0] if classes[s].members else str(classes[s].representative)
             dst = classes[d].members[0] if classes[d].members else str(classes[d].representative)
-            key = (_group(src or ""), _group(dst or ""))  # type: ignore[arg-type]
+            key = (_group(src or ""), _group(dst or ""))
             if b - a:
-                added[key].append((src, dst, b - a))  # type: ignore[arg-type]
+                added[key].append((src, dst, b - a))
             if a - b:
                 removed[key] += 1
     findings = []

@@ -75,7 +75,7 @@ class Translator(Protocol):
     def from_canonical(
         self,
         policies: PolicySet,
-        options: RenderOptions = ...,  # type: ignore[assignment]
+        options: RenderOptions = ...,
     ) -> Translation[list[dict[str, Any]]]:
         """Render the IR as documents of this format."""
         ...

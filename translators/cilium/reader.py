@@ -483,15 +483,18 @@ class _Reader:
         return out
 
 
+def _listed(value: object) -> list[object]:
+    """An enum's allowed values (the stubs type ``validator_value`` loosely)."""
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
 def _schema_message(err: jsonschema.ValidationError, kind: str | None) -> str:
     """The CRD's complaint, short: a long schema (oneOf, anyOf) is not repeated back."""
     field = next((str(p) for p in reversed(err.absolute_path) if isinstance(p, str)), "value")
     if err.validator == "pattern":
         message = f"{field} {err.instance!r} does not match the pattern the CRD requires"
     elif err.validator == "enum":
-        message = (
-            f"{field} {err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
-        )
+        message = f"{field} {err.instance!r} is not one of {', '.join(map(str, _listed(err.validator_value)))}"
     else:
         message = err.message if len(err.message) <= 200 else err.message[:200] + " …"
     return f"{message} (the {kind} CRD refuses it)"

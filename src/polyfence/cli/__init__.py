@@ -132,7 +132,7 @@ def _profile_option(func: F) -> F:
         help="hostNetwork pods under NetworkPolicy (implementation-defined): as-host (the "
         "default: they act as their node, selectors never match them) or as-pods.",
     )(func)
-    return click.option(  # type: ignore[no-any-return]
+    return click.option(
         "--profile",
         "profile_name",
         type=click.Choice(sorted(PROFILES)),

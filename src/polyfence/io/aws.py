@@ -57,7 +57,7 @@ class RetryPolicy:
     jitter: Callable[[], float] = random.random
 
     def delay(self, attempt: int) -> float:
-        return self.jitter() * min(self.max_delay, self.base_delay * 2**attempt)
+        return self.jitter() * min(self.max_delay, self.base_delay * 2.0**attempt)
 
 
 DEFAULT_RETRY = RetryPolicy()

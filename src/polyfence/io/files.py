@@ -32,14 +32,14 @@ except ImportError:  # pragma: no cover - depends on the PyYAML build
 SUFFIXES = (".yaml", ".yml", ".json")
 
 
-class _PlainDumper(_Dumper):  # type: ignore[valid-type,misc]
+class _PlainDumper(_Dumper):
     """No anchors/aliases for shared sub-objects: outputs are read by other tools."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
 
-class _Loader(_Loader):  # type: ignore[valid-type,misc,no-redef]
+class _Loader(_Loader):  # type: ignore[no-redef]
     """Safe loading plus CloudFormation's short-form intrinsics (``!Ref x`` is ``{"Ref": x}``,
     ``!GetAtt a.b`` is ``{"Fn::GetAtt": "a.b"}``): plain data, never code."""
 
@@ -78,7 +78,7 @@ def _construct_mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, 
             if duplicate:
                 raise DuplicateKeyError(str(key), key_node.start_mark.line + 1)
             seen.add(key)
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)  # type: ignore[no-any-return]
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
 
 _Loader.construct_mapping = _construct_mapping  # type: ignore[method-assign,assignment]

@@ -128,7 +128,7 @@ def _freeze_values(node: Selector, values: object) -> None:
     """Accept any iterable of str for convenience but store a frozenset (hashable, exact)."""
     if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
         raise TypeError("values must be an iterable of str (not a single string)")
-    frozen = values if isinstance(values, frozenset) else frozenset(values)  # type: ignore[arg-type]
+    frozen = values if isinstance(values, frozenset) else frozenset(values)
     for v in frozen:
         _check_value(v)
     object.__setattr__(node, "values", frozen)
@@ -516,7 +516,7 @@ def or_(*terms: Selector) -> Selector:
 def not_(term: Selector) -> Selector:
     """Negation that cancels double negation (so ``not_(NOTHING) == All()``)."""
     if type(term) is Not:
-        return term.expr  # type: ignore[attr-defined]
+        return term.expr
     return Not(term)
 
 

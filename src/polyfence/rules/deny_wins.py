@@ -358,7 +358,7 @@ def _atom_key(atom: Selector) -> str | None:
 def _rekeyed(sel: Selector, fn: Callable[[str], str]) -> Selector:
     def atom(a: Selector) -> Selector:
         key = getattr(a, "key", None)
-        return a if key is None else dataclasses.replace(a, key=fn(key))  # type: ignore[type-var,call-arg]
+        return a if key is None else dataclasses.replace(a, key=fn(key))  # type: ignore[call-arg]
 
     return map_atoms(sel, atom)
 
@@ -814,7 +814,7 @@ def _absorbed(rules: list[Rule]) -> list[Rule]:
         key = (rule.action, rule.local, rule.ports, rule.l7)
         for peer in rule.peers:
             if peer.ip is not None and not peer.wants_pod and peer == Peer(ip=peer.ip):
-                covered[key] = covered.get(key, IPSet()) | peer.ipset()  # type: ignore[operator]
+                covered[key] = covered.get(key, IPSet()) | peer.ipset()
     if not covered:
         return rules
     out = []
@@ -825,9 +825,7 @@ def _absorbed(rules: list[Rule]) -> list[Rule]:
             out.append(rule)
             continue
         kept = tuple(
-            p
-            for p in rule.peers
-            if not (p.wants_pod and p.ip is not None and p.ipset() <= room)  # type: ignore[operator]
+            p for p in rule.peers if not (p.wants_pod and p.ip is not None and p.ipset() <= room)
         )
         if kept:
             out.append(rule if kept == rule.peers else dataclasses.replace(rule, peers=kept))

@@ -49,9 +49,9 @@ def subject_condition(outer: Subject, inner: Subject) -> Selector | None:
         return All()
     nsel = outer.namespace_selector
     if nsel not in (None, All()):
-        if nsel.keys() != {NAMESPACE_NAME_LABEL}:  # type: ignore[union-attr]
+        if nsel.keys() != {NAMESPACE_NAME_LABEL}:
             return None  # namespace labels other than the name are not endpoint facts
-        named = rename_key(nsel, NAMESPACE_NAME_LABEL, NAMESPACE_KEY)  # type: ignore[arg-type]
+        named = rename_key(nsel, NAMESPACE_NAME_LABEL, NAMESPACE_KEY)
         if outer.selector == All() and inner.namespace_selector == nsel:
             return All()
         return and_(outer.selector, named)

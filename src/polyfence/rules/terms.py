@@ -30,8 +30,8 @@ def _key(lit: Selector) -> str | None:
 def rename(lit: Selector, key: str) -> Selector:
     """The same test on another key (``!has(a)`` stays negated)."""
     if isinstance(lit, Not):
-        return Not(dataclasses.replace(lit.expr, key=key))  # type: ignore[type-var,call-arg]
-    return dataclasses.replace(lit, key=key)  # type: ignore[type-var,call-arg]
+        return Not(dataclasses.replace(lit.expr, key=key))  # type: ignore[call-arg]
+    return dataclasses.replace(lit, key=key)  # type: ignore[call-arg]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +163,7 @@ def atom_key(atom: Selector) -> str | None:
 
 def with_key(atom: Selector, key: str) -> Selector:
     """The same match atom on another key."""
-    return dataclasses.replace(atom, key=key)  # type: ignore[type-var,call-arg]
+    return dataclasses.replace(atom, key=key)  # type: ignore[call-arg]
 
 
 def rename_key(sel: Selector, old: str, new: str) -> Selector:

@@ -92,7 +92,7 @@ from polyfence.semantics.verdict import Connection
 try:  # CUDD through dd's Cython binding; the pure-Python twin has the same API
     from dd import cudd as _dd
 except ImportError:  # pragma: no cover - depends on the wheel available
-    from dd import autoref as _dd  # type: ignore[no-redef]
+    from dd import autoref as _dd
 
 Fn = Any  # a BDD node of ``dd`` (untyped library)
 

@@ -713,10 +713,10 @@ class Connectivity:
         for (s, d), conns in self.matrix().items():
             if u.classes[d].external is not None:
                 key = (s, -1, conns)
-                merged[key] = merged.get(key, IPSet.empty()) | u.classes[d].external  # type: ignore[operator]
+                merged[key] = merged.get(key, IPSet.empty()) | u.classes[d].external
             elif u.classes[s].external is not None:
                 key = (-1, d, conns)
-                merged[key] = merged.get(key, IPSet.empty()) | u.classes[s].external  # type: ignore[operator]
+                merged[key] = merged.get(key, IPSet.empty()) | u.classes[s].external
             else:
                 pod_pairs.append((s, d, conns))
         for s, d, conns in pod_pairs:

@@ -58,7 +58,7 @@ def _assignments(sel: Selector | None) -> list[dict[str, str]]:
             elif isinstance(lit, Has):
                 labels.setdefault(lit.key, "x")
             elif isinstance(lit, Contains | StartsWith | EndsWith):
-                labels[lit.key] = lit.value  # type: ignore[union-attr]
+                labels[lit.key] = lit.value
             elif isinstance(lit, Not):
                 continue
         if sel.matches(labels):

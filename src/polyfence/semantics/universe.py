@@ -152,9 +152,9 @@ def _string_witnesses(strings: Sequence[Selector], exact: set[str]) -> list[str]
     """Values realising the combinations of string predicates (concatenations of their
     arguments, alone, in pairs and prefix+contains+suffix), one per truth vector."""
     parts = list(dict.fromkeys(s.value for s in strings))  # type: ignore[attr-defined]
-    pre = [s.value for s in strings if isinstance(s, StartsWith)]  # type: ignore[attr-defined]
-    suf = [s.value for s in strings if isinstance(s, EndsWith)]  # type: ignore[attr-defined]
-    mid = [s.value for s in strings if isinstance(s, Contains)]  # type: ignore[attr-defined]
+    pre = [s.value for s in strings if isinstance(s, StartsWith)]
+    suf = [s.value for s in strings if isinstance(s, EndsWith)]
+    mid = [s.value for s in strings if isinstance(s, Contains)]
     cands: list[str] = []
     for p in parts:
         cands += [p, f"q{p}", f"{p}q", f"q{p}q"]
