@@ -43,6 +43,7 @@ __all__ = [
     "parse",
     "to_dnf",
     "to_label_selectors",
+    "walk",
 ]
 
 # Printing precedence levels: a child is parenthesised when its level is below the
@@ -531,7 +532,8 @@ def normalize(sel: Selector) -> Selector:
     return sel
 
 
-def _walk(sel: Selector) -> Iterator[Selector]:
+def walk(sel: Selector) -> Iterator[Selector]:
+    """Every node of a selector, the expression itself first, terms in order."""
     stack = [sel]
     while stack:
         node = stack.pop()
@@ -995,7 +997,7 @@ def to_label_selectors(sel: Selector) -> tuple[dict[str, Any], ...]:
     normalised selector) and when the DNF has more than 256 conjuncts.
     """
     norm = normalize(sel)
-    for node in _walk(norm):
+    for node in walk(norm):
         what = _INEXPRESSIBLE.get(type(node))
         if what is not None:
             raise SelectorNotExpressible(
@@ -1019,7 +1021,7 @@ def to_label_selectors(sel: Selector) -> tuple[dict[str, Any], ...]:
 def literal_atoms(sel: Selector) -> frozenset[tuple[str, str | None]]:
     """(key, value) pairs the selector mentions; value None for has(), string ops, ``in {}``."""
     out: set[tuple[str, str | None]] = set()
-    for node in _walk(sel):
+    for node in walk(sel):
         if isinstance(node, Eq | Ne):
             out.add((node.key, node.value))
         elif isinstance(node, In | NotIn):

@@ -39,17 +39,15 @@ from polyfence.model.peers import ANY_PEER, Entity, Peer, PrincipalMatch
 from polyfence.model.policy import Direction, Governed, Layer, PolicySet, Subject
 from polyfence.model.ports import ANY_PORTS
 from polyfence.model.selectors import (
-    And,
     Contains,
     EndsWith,
     Eq,
     In,
     Ne,
-    Not,
     NotIn,
-    Or,
     Selector,
     StartsWith,
+    walk,
 )
 from polyfence.semantics.engine import V6_OFFSET, _all_peers, _cidr_cuts
 from polyfence.semantics.intervals import IPSet
@@ -98,17 +96,6 @@ class UniversalInventory:
 # selectors ---------------------------------------------------------------------------------
 
 
-def _walk(sel: Selector) -> Iterator[Selector]:
-    stack = [sel]
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, And | Or):
-            stack.extend(node.terms)
-        elif isinstance(node, Not):
-            stack.append(node.expr)
-
-
 _STRING_OPS = (Contains, StartsWith, EndsWith)
 
 
@@ -117,7 +104,7 @@ def _mentions(key: str, sels: Iterable[Selector]) -> tuple[set[str], list[Select
     exact: set[str] = set()
     strings: list[Selector] = []
     for sel in sels:
-        for node in _walk(sel):
+        for node in walk(sel):
             if getattr(node, "key", None) != key:
                 continue
             if isinstance(node, Eq | Ne):
