@@ -10,6 +10,7 @@ link, a path that holds no document and a duplicate mapping key are all located 
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -360,6 +361,7 @@ def read_documents(
     Every path must hold at least one document: an empty file, empty stdin or a directory
     without YAML/JSON is a problem, never an empty cluster (an audit of nothing would pass).
     """
+    _composed.cache_clear()  # line look-ups describe what this call reads, not an older file
     walk = _Walk()
     problems = walk.problems
     docs: list[Document] = []
@@ -396,21 +398,28 @@ def read_documents(
     return docs, problems
 
 
+@functools.lru_cache(maxsize=4)
+def _composed(file: str) -> tuple[Any, ...] | None:
+    """A file's (or stdin's) YAML node trees, composed once for all the errors in it."""
+    text = _STDIN_TEXT.get(file)
+    if text is None:
+        try:
+            text = Path(file).read_bytes().decode("utf-8-sig")
+        except (OSError, UnicodeDecodeError):
+            return None
+    try:
+        return tuple(n for n in yaml.compose_all(text, Loader=yaml.SafeLoader) if n is not None)
+    except (yaml.YAMLError, RecursionError):
+        return None
+
+
 def line_of(source: SourceRef) -> int | None:
     """The 1-based line of ``source`` in its file (or stdin), found on demand for messages."""
     if source.file is None or source.document is None:
         return None
-    text = _STDIN_TEXT.get(source.file)
-    if text is None:
-        try:
-            text = Path(source.file).read_bytes().decode("utf-8-sig")
-        except (OSError, UnicodeDecodeError):
-            return None
-    try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except (yaml.YAMLError, RecursionError):
+    nodes = _composed(source.file)
+    if nodes is None:
         return None
-    nodes = [n for n in nodes if n is not None]
     node: Any
     if len(nodes) == 1 and isinstance(nodes[0], yaml.SequenceNode) and source.document >= 0:
         top = nodes[0].value  # a JSON array of documents
